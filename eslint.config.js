@@ -3,7 +3,19 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
-const LAYERS = ['cli', 'engine', 'image', 'storage', 'rootless', 'store', 'host', 'config', 'sys', 'util'];
+const LAYERS = [
+  'cli',
+  'engine',
+  'runtime',
+  'image',
+  'storage',
+  'rootless',
+  'store',
+  'host',
+  'config',
+  'sys',
+  'util',
+];
 
 function layerRules() {
   return LAYERS.map((layer, i) => {

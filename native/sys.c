@@ -11,6 +11,9 @@
  *   mknod(path, mode, major, minor)
  *   lsetxattr(path, name, Buffer)   lgetxattr(path, name) -> Buffer | null
  *   llistxattr(path) -> string[]    lremovexattr(path, name)
+ *   connectSeqpacket(path) -> fd    shutdownWrite(fd)
+ *     conmon's attach socket is SOCK_SEQPACKET, which Node's net module
+ *     cannot open; hutch reads and writes the returned fd with fs calls.
  *
  * Built against the stable Node-API ABI (napi_min.h), so one build runs on
  * every Node that hutch supports, without Node's headers.
@@ -23,7 +26,10 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/xattr.h>
+#include <unistd.h>
 
 #include "napi_min.h"
 
@@ -248,6 +254,37 @@ static napi_value js_lremovexattr(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+static napi_value js_connect_seqpacket(napi_env env, napi_callback_info info) {
+  args_t a;
+  static char path[PATH_BUF];
+  char *ppath;
+  if (get_args(env, info, &a, 1) || get_str(env, a.argv[0], path, sizeof path, 0, &ppath)) return NULL;
+  struct sockaddr_un addr = {.sun_family = AF_UNIX};
+  if (strlen(ppath) >= sizeof addr.sun_path) return throw_errno(env, ENAMETOOLONG, "connect", ppath);
+  strcpy(addr.sun_path, ppath);
+  int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  if (fd < 0) return throw_errno(env, errno, "socket", ppath);
+  int rc;
+  do rc = connect(fd, (struct sockaddr *)&addr, sizeof addr);
+  while (rc != 0 && errno == EINTR);
+  if (rc != 0) {
+    int err = errno;
+    close(fd);
+    return throw_errno(env, err, "connect", ppath);
+  }
+  napi_value result;
+  napi_create_int32(env, fd, &result);
+  return result;
+}
+
+static napi_value js_shutdown_write(napi_env env, napi_callback_info info) {
+  args_t a;
+  int64_t fd;
+  if (get_args(env, info, &a, 1) || get_int(env, a.argv[0], &fd)) return NULL;
+  if (shutdown((int)fd, SHUT_WR) != 0 && errno != ENOTCONN) return throw_errno(env, errno, "shutdown", NULL);
+  return undefined(env);
+}
+
 static void export_fn(napi_env env, napi_value exports, const char *name, napi_callback cb) {
   napi_value fn;
   napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, NULL, &fn);
@@ -266,5 +303,7 @@ NAPI_EXPORT napi_value napi_register_module_v1(napi_env env, napi_value exports)
   export_fn(env, exports, "lgetxattr", js_lgetxattr);
   export_fn(env, exports, "llistxattr", js_llistxattr);
   export_fn(env, exports, "lremovexattr", js_lremovexattr);
+  export_fn(env, exports, "connectSeqpacket", js_connect_seqpacket);
+  export_fn(env, exports, "shutdownWrite", js_shutdown_write);
   return exports;
 }

@@ -23,6 +23,9 @@ export interface SysBinding {
   lgetxattr(path: string, name: string): Buffer | null;
   llistxattr(path: string): string[];
   lremovexattr(path: string, name: string): void;
+  /** A connected SOCK_SEQPACKET unix socket (conmon's attach socket), blocking. */
+  connectSeqpacket(path: string): number;
+  shutdownWrite(fd: number): void;
 }
 
 let binding: SysBinding | undefined;

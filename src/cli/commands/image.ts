@@ -4,7 +4,7 @@ import { command as history } from './history.ts';
 import { prune } from './image-prune.ts';
 import { command as images } from './images.ts';
 import { command as importCommand } from './import.ts';
-import { command as inspect } from './inspect.ts';
+import { command as inspect, runInspectImages } from './inspect.ts';
 import { command as load } from './load.ts';
 import { command as pull } from './pull.ts';
 import { command as push } from './push.ts';
@@ -18,7 +18,11 @@ export const command: CommandSpec = {
   subcommands: [
     history,
     importCommand,
-    { ...inspect, summary: 'Display detailed information on one or more images' },
+    {
+      ...inspect,
+      summary: 'Display detailed information on one or more images',
+      run: (a) => runInspectImages({ ...a, opts: { ...a.opts, type: 'image' } }),
+    },
     { ...images, name: 'ls', aliases: ['list'] },
     load,
     prune,

@@ -12,10 +12,28 @@ export interface CommandEntry {
 }
 
 export const COMMANDS: Record<string, CommandEntry> = {
+  run: { summary: 'Create and run a new container from an image', load: () => import('./run.ts') },
+  create: { summary: 'Create a new container', load: () => import('./create.ts') },
+  container: { summary: 'Manage containers', load: () => import('./container.ts') },
+  start: { summary: 'Start one or more stopped containers', load: () => import('./start.ts') },
+  stop: { summary: 'Stop one or more running containers', load: () => import('./stop.ts') },
+  restart: { summary: 'Restart one or more containers', load: () => import('./restart.ts') },
+  kill: { summary: 'Kill one or more running containers', load: () => import('./kill.ts') },
+  rm: { summary: 'Remove one or more containers', load: () => import('./rm.ts') },
+  ps: { summary: 'List containers', load: () => import('./ps.ts') },
+  logs: { summary: 'Fetch the logs of a container', load: () => import('./logs.ts') },
+  wait: {
+    summary: 'Block until one or more containers stop, then print their exit codes',
+    load: () => import('./wait.ts'),
+  },
+  rename: { summary: 'Rename a container', load: () => import('./rename.ts') },
   history: { summary: 'Show the history of an image', load: () => import('./history.ts') },
   image: { summary: 'Manage images', load: () => import('./image.ts') },
   images: { summary: 'List images', load: () => import('./images.ts') },
-  inspect: { summary: 'Display detailed information on images', load: () => import('./inspect.ts') },
+  inspect: {
+    summary: 'Display detailed information on containers and images',
+    load: () => import('./inspect.ts'),
+  },
   import: {
     summary: 'Import the contents from a tarball to create a filesystem image',
     load: () => import('./import.ts'),
@@ -43,6 +61,7 @@ export const COMMANDS: Record<string, CommandEntry> = {
     load: () => import('./unshare.ts'),
   },
   version: { summary: 'Show the hutch version information', load: () => import('./version.ts') },
+  volume: { summary: 'Manage volumes', load: () => import('./volume.ts') },
 };
 
 export function findCommand(word: string): CommandEntry | undefined {

@@ -1,0 +1,156 @@
+import { commandText, filterViews, statusText, views } from '../../engine/containers/list.ts';
+import type { ContainerView } from '../../engine/containers/list.ts';
+import { openContainers } from '../../engine/containers/open.ts';
+import { humanSize } from '../../util/human.ts';
+import { FORMAT_TEMPLATE } from '../args/common.ts';
+import type { CommandSpec, Parsed } from '../args/spec.ts';
+import { contextFor } from '../context.ts';
+import { out } from '../output.ts';
+import { duSize } from '../../engine/containers/size.ts';
+
+const DEFAULT =
+  'table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.CreatedAt}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}';
+
+function trunc(s: string, n: number): string {
+  return s.length > n ? `${s.slice(0, n - 1)}…` : s;
+}
+
+function row(
+  v: ContainerView,
+  noTrunc: boolean,
+  now: number,
+  withSize: boolean,
+  c: ReturnType<typeof openContainers>,
+) {
+  const cmd = commandText(v.rec);
+  return {
+    ID: noTrunc ? v.rec.id : v.rec.id.slice(0, 12),
+    Image: v.rec.config.image,
+    Command: noTrunc ? `"${cmd}"` : `"${trunc(cmd, 20)}"`,
+    CreatedAt: v.rec.created,
+    RunningFor:
+      statusText({ ...v.state, status: 'running', health: undefined, startedAt: v.rec.created }, now).replace(
+        /^Up /,
+        '',
+      ) + ' ago',
+    Status: statusText(v.state, now),
+    State: v.state.status,
+    Ports: '',
+    Names: v.rec.name,
+    Labels: Object.entries(v.rec.config.labels)
+      .map(([k, val]) => `${k}=${val}`)
+      .join(','),
+    Mounts: v.rec.hostConfig.mounts.map((m) => m.name ?? m.source).join(','),
+    Networks: v.rec.hostConfig.networkMode,
+    Size: withSize ? humanSize(duSize(c, v.rec)) : '',
+    ExitCode: v.state.exitCode,
+    Pid: v.state.pid,
+  };
+}
+
+/** Default table without the template engine: `ps` is run often and must be quick. */
+function fastTable(rows: ReturnType<typeof row>[], size: boolean): string {
+  const head = [
+    'CONTAINER ID',
+    'IMAGE',
+    'COMMAND',
+    'CREATED',
+    'STATUS',
+    'PORTS',
+    'NAMES',
+    ...(size ? ['SIZE'] : []),
+  ];
+  const cells = rows.map((r) => [
+    r.ID,
+    r.Image,
+    r.Command,
+    r.RunningFor,
+    r.Status,
+    r.Ports,
+    r.Names,
+    ...(size ? [r.Size] : []),
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
+  const line = (c: string[]): string =>
+    c
+      .map((x, i) => (i === c.length - 1 ? x : x.padEnd(widths[i]! + 3)))
+      .join('')
+      .trimEnd();
+  return [line(head), ...cells.map(line)].join('\n');
+}
+
+export async function runPs(args: Parsed): Promise<void> {
+  const o = args.opts;
+  const c = openContainers(await contextFor(args));
+  let list = views(c);
+  const filters = (o.filter as string[] | undefined) ?? [];
+  const all = o.all === true || filters.length > 0 || o.latest === true || o.last !== undefined;
+  if (!all) list = list.filter((v) => v.state.status === 'running' || v.state.status === 'paused');
+  list = filterViews(list, filters, c);
+  if (o.latest === true) list = list.slice(0, 1);
+  if (typeof o.last === 'number' && o.last >= 0) list = list.slice(0, o.last);
+  const noTrunc = o.noTrunc === true;
+  if (o.quiet === true) {
+    if (list.length) out(list.map((v) => (noTrunc ? v.rec.id : v.rec.id.slice(0, 12))).join('\n'));
+    return;
+  }
+  const now = Date.now();
+  const size = o.size === true;
+  const rows = list.map((v) => row(v, noTrunc, now, size, c));
+  const format = typeof o.format === 'string' ? o.format : undefined;
+  if (format === undefined || format === 'table') {
+    out(fastTable(rows, size));
+    return;
+  }
+  const { formatList } = await import('../../util/format.lazy.ts');
+  out(
+    formatList(
+      format === 'json'
+        ? rows
+        : rows.map((r) => ({
+            ...r,
+            CreatedAt: r.CreatedAt.replace('T', ' ').replace(/\..*$/, ' +0000 UTC'),
+          })),
+      {
+        format,
+        defaultTable: DEFAULT,
+        headers: { ID: 'CONTAINER ID', RunningFor: 'CREATED', CreatedAt: 'CREATED AT' },
+      },
+    ),
+  );
+}
+
+export const command: CommandSpec = {
+  name: 'ps',
+  aliases: ['ls', 'list'],
+  summary: 'List containers',
+  usage: '[OPTIONS]',
+  maxOperands: 0,
+  options: [
+    {
+      long: 'all',
+      short: 'a',
+      kind: 'bool',
+      description: 'Show all containers (default shows just running)',
+    },
+    { long: 'quiet', short: 'q', kind: 'bool', description: 'Only display container IDs' },
+    { long: 'size', short: 's', kind: 'bool', description: 'Display total file sizes' },
+    {
+      long: 'last',
+      short: 'n',
+      kind: 'int',
+      default: -1,
+      description: 'Show n last created containers (includes all states)',
+    },
+    {
+      long: 'latest',
+      short: 'l',
+      kind: 'bool',
+      description: 'Show the latest created container (includes all states)',
+    },
+    { long: 'no-trunc', kind: 'bool', description: "Don't truncate output" },
+    { long: 'filter', kind: 'list', default: [], description: 'Filter output based on conditions provided' },
+    FORMAT_TEMPLATE,
+  ],
+  run: runPs,
+};

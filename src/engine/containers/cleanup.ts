@@ -1,0 +1,119 @@
+/**
+ * After a container's process ends: release its root, forget it in the
+ * runtime, record how it ended, remove it (--rm) or restart it (--restart).
+ * conmon runs this as its exit command (`hutch container cleanup ID`); a
+ * foreground `run` does the same itself when it sees the exit, and whichever
+ * comes second finds nothing left to do. Restart policies are applied only
+ * by the exit command, so an exit is never acted on twice.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { monitorAlive, readExitFile } from '../../runtime/containers/liveness.ts';
+import type { ContainerRecord } from '../../runtime/containers/types.ts';
+import { lockFile } from '../../sys/lock.ts';
+import { HutchError } from '../../util/errors.ts';
+import { log } from '../../util/log.ts';
+import type { Containers } from './open.ts';
+import { removeContainer } from './remove.ts';
+import { startContainer } from './start.ts';
+
+export interface CleanupResult {
+  rec: ContainerRecord | undefined;
+  removed: boolean;
+  restart: boolean;
+}
+
+/** Releases what an ended container held; under its lock. Returns the record as now stored. */
+export function releaseExited(c: Containers, id: string): ContainerRecord | undefined {
+  const lock = lockFile(c.store.lockPath(id));
+  if (!lock) return undefined;
+  try {
+    const rec = c.store.read(id);
+    if (!rec) return undefined;
+    const s = rec.state;
+    const exit = readExitFile(c.store.exitFile(id));
+    if ((s.status === 'running' || s.status === 'paused') && !exit && monitorAlive(s)) return rec;
+    if (s.status === 'running' || s.status === 'paused') {
+      rec.state = {
+        ...s,
+        status: 'exited',
+        pid: 0,
+        exitCode: exit?.code ?? 255,
+        finishedAt: exit?.at ?? new Date().toISOString(),
+        error: exit ? '' : 'the container monitor (conmon) ended without recording an exit code',
+        rootfs: undefined,
+        health: s.health ? { ...s.health } : undefined,
+      };
+    }
+    const runtime = c.runtime(rec.runtime);
+    try {
+      if (existsSync(join(runtime.root, id))) runtime.delete(id);
+    } catch (e) {
+      log.warn(`${rec.name}: ${(e as Error).message}`);
+    }
+    c.images.driver.unmountContainer(id);
+    rec.state.rootfs = undefined;
+    c.store.write(rec);
+    return rec;
+  } finally {
+    lock.release();
+  }
+}
+
+function restartWanted(rec: ContainerRecord): boolean {
+  const p = rec.hostConfig.restartPolicy;
+  if (rec.state.stoppedByUser || rec.state.status !== 'exited') return false;
+  if (p.name === 'always' || p.name === 'unless-stopped') return true;
+  if (p.name === 'on-failure') {
+    return (
+      rec.state.exitCode !== 0 && (p.maximumRetryCount === 0 || rec.state.restartCount < p.maximumRetryCount)
+    );
+  }
+  return false;
+}
+
+/** docker's back-off: 100 ms, doubling per restart, at most a minute; reset after 10 s of running. */
+export function restartDelay(rec: ContainerRecord): number {
+  const ran = Date.parse(rec.state.finishedAt) - Date.parse(rec.state.startedAt);
+  if (ran > 10_000) return 100;
+  return Math.min(60_000, 100 * 2 ** Math.min(rec.state.restartCount, 10));
+}
+
+export async function cleanupContainer(
+  c: Containers,
+  id: string,
+  fromMonitor: boolean,
+): Promise<CleanupResult> {
+  const rec = releaseExited(c, id);
+  if (!rec) return { rec: undefined, removed: false, restart: false };
+  if (rec.state.status === 'running' || rec.state.status === 'paused')
+    return { rec, removed: false, restart: false };
+  if (rec.hostConfig.autoRemove) {
+    removeContainer(c, rec.id, { force: true, volumes: true });
+    return { rec, removed: true, restart: false };
+  }
+  if (!fromMonitor || !restartWanted(rec)) return { rec, removed: false, restart: false };
+  const delay = restartDelay(rec);
+  await new Promise((r) => setTimeout(r, delay));
+  // The user may have stopped, removed or started it while we waited.
+  const now = c.store.read(id);
+  if (
+    !now ||
+    now.state.stoppedByUser ||
+    now.state.status !== 'exited' ||
+    now.state.finishedAt !== rec.state.finishedAt
+  ) {
+    return { rec: now, removed: false, restart: false };
+  }
+  c.store.update(id, (r) => {
+    r.state.restartCount += 1;
+  });
+  try {
+    const started = await startContainer(c, id, { kind: 'detached' });
+    started.conmon.sync.stdio[3]?.destroy();
+    started.conmon.sync.unref();
+  } catch (e) {
+    throw new HutchError('RESTART_FAILED', `restarting ${rec.name} failed: ${(e as Error).message}`);
+  }
+  return { rec, removed: false, restart: true };
+}

@@ -1,0 +1,65 @@
+/**
+ * Opening what container commands work on: the image store (for roots and
+ * configs), the container store, the volume store and the OCI runtime. Also
+ * where containers tell images and volumes that they are in use.
+ */
+import { join } from 'node:path';
+import { ContainerStore } from '../../runtime/containers/store.ts';
+import { OciRuntime, pickRuntime } from '../../runtime/oci/runtime.ts';
+import { VolumeStore } from '../../runtime/volumes.ts';
+import type { Context } from '../context.ts';
+import { onImageUse } from '../images.ts';
+import { openImageStore } from '../images-store.ts';
+import type { ImageStore } from '../images-store.ts';
+import { onVolumeUse } from '../volumes.ts';
+
+export interface Containers {
+  ctx: Context;
+  images: ImageStore;
+  store: ContainerStore;
+  volumes: VolumeStore;
+  runtime(name?: string): OciRuntime;
+}
+
+export function openContainers(ctx: Context): Containers {
+  const images = openImageStore(ctx);
+  const store = new ContainerStore(ctx.paths.root, ctx.paths.runroot);
+  const runtimes = new Map<string, OciRuntime>();
+  let volumes: VolumeStore | undefined;
+  return {
+    ctx,
+    images,
+    store,
+    get volumes() {
+      return (volumes ??= new VolumeStore(ctx.paths.root));
+    },
+    runtime(name?: string): OciRuntime {
+      const key = name ?? ctx.runtime ?? '';
+      let r = runtimes.get(key);
+      if (!r) {
+        r = new OciRuntime(pickRuntime(name ?? ctx.runtime), store.runtimeRoot);
+        runtimes.set(key, r);
+      }
+      return r;
+    },
+  };
+}
+
+/** Containers made from an image: rmi refuses to delete it under them. */
+onImageUse((ctx, imageId) => {
+  const store = new ContainerStore(ctx.paths.root, ctx.paths.runroot);
+  return store
+    .list()
+    .filter((c) => c.config.imageId === imageId)
+    .map((c) => c.name);
+});
+
+onVolumeUse((ctx, name) => {
+  const store = new ContainerStore(ctx.paths.root, ctx.paths.runroot);
+  return store
+    .list()
+    .filter((c) => c.hostConfig.mounts.some((m) => m.type === 'volume' && m.name === name))
+    .map((c) => c.name);
+});
+
+export const HUTCH_BIN = (root: string): string => join(root, 'bin/hutch');

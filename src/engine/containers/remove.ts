@@ -1,0 +1,69 @@
+/** `hutch rm`: stop if forced, release the root, remove record, bundle and (-v) anonymous volumes. */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ContainerRecord } from '../../runtime/containers/types.ts';
+import { HutchError } from '../../util/errors.ts';
+import { log } from '../../util/log.ts';
+import { releaseExited } from './cleanup.ts';
+import type { Containers } from './open.ts';
+import { isRunning, waitForMonitor } from './stop.ts';
+
+export interface RemoveOptions {
+  force: boolean;
+  volumes: boolean;
+}
+
+export function removeContainer(c: Containers, id: string, opts: RemoveOptions): ContainerRecord | undefined {
+  const rec = c.store.read(id);
+  if (!rec) return undefined;
+  if (isRunning(c, rec)) {
+    throw new HutchError('CONTAINER_RUNNING', `cannot remove container ${rec.name}: it is running`, {
+      hint: 'Stop it first (hutch stop), or force the removal with -f.',
+    });
+  }
+  releaseExited(c, id);
+  const runtime = c.runtime(rec.runtime);
+  if (existsSync(join(runtime.root, id))) runtime.delete(id);
+  c.images.driver.removeContainer(id);
+  c.store.remove(id, rec.name);
+  if (opts.volumes) {
+    for (const m of rec.hostConfig.mounts) {
+      if (m.type !== 'volume' || !m.options.includes('anonymous') || !m.name) continue;
+      try {
+        c.volumes.remove(m.name, { force: true });
+      } catch (e) {
+        log.warn(`volume ${m.name} kept: ${(e as Error).message}`);
+      }
+    }
+  }
+  return rec;
+}
+
+/** rm -f: kill a running container first. */
+export async function forceRemove(
+  c: Containers,
+  ref: string,
+  volumes: boolean,
+): Promise<ContainerRecord | undefined> {
+  const rec = c.store.find(ref);
+  if (!rec) return undefined;
+  if (isRunning(c, rec)) {
+    c.store.update(rec.id, (r) => {
+      r.state.stoppedByUser = true;
+      r.hostConfig.restartPolicy = { name: 'no', maximumRetryCount: 0 };
+    });
+    const runtime = c.runtime(rec.runtime);
+    if (rec.state.status === 'paused') {
+      try {
+        runtime.resume(rec.id);
+      } catch {
+        // Killing a frozen container still works on cgroup v2; on v1 SIGKILL is queued until thaw.
+      }
+    }
+    runtime.kill(rec.id, 'SIGKILL', true);
+    if (!(await waitForMonitor(rec, 10_000, c.store.exitFile(rec.id)))) {
+      throw new HutchError('STOP_FAILED', `container ${rec.name} did not stop after SIGKILL`);
+    }
+  }
+  return removeContainer(c, rec.id, { force: true, volumes });
+}

@@ -1,0 +1,153 @@
+/**
+ * A container in the foreground: `run` without -d, `start -a`. The CLI
+ * attaches (or, for `run --rm` without a terminal, hands the container its
+ * own stdio through conmon's passthrough mode: no copy of any byte), waits
+ * for the exit recorded by conmon, proxies signals, and cleans up.
+ */
+import { existsSync, watch } from 'node:fs';
+import type { FSWatcher } from 'node:fs';
+import { monitorAlive, readExitFile } from '../../runtime/containers/liveness.ts';
+import type { ContainerRecord } from '../../runtime/containers/types.ts';
+import { attachSocket, resizeTerminal } from '../../runtime/oci/attach.ts';
+import type { Attachment } from '../../runtime/oci/attach.ts';
+import { cleanupContainer } from './cleanup.ts';
+import type { Containers } from './open.ts';
+import { startContainer } from './start.ts';
+import type { StartMode } from './start.ts';
+
+export interface ForegroundIo {
+  stdin: boolean;
+  /** Write the container's output. */
+  write(stream: 1 | 2, data: Buffer): void;
+  /** Proxy SIGINT/SIGTERM/... to the container (docker's --sig-proxy). */
+  sigProxy: boolean;
+  detachKeys: Uint8Array | undefined;
+}
+
+/** Resolves with the exit code once conmon has recorded the container's exit. */
+export function waitForExit(c: Containers, rec: ContainerRecord): Promise<number> {
+  const file = c.store.exitFile(rec.id);
+  return new Promise((resolve) => {
+    let watcher: FSWatcher | undefined;
+    const poll: { timer?: NodeJS.Timeout } = {};
+    const check = (): boolean => {
+      const exit = readExitFile(file);
+      if (exit) {
+        finish(exit.code);
+        return true;
+      }
+      if (!monitorAlive(rec.state) && !existsSync(file)) {
+        finish(255);
+        return true;
+      }
+      return false;
+    };
+    const finish = (code: number): void => {
+      watcher?.close();
+      if (poll.timer) clearInterval(poll.timer);
+      resolve(code);
+    };
+    try {
+      watcher = watch(c.store.exitsDir, (_ev, name) => {
+        if (name === rec.id) check();
+      });
+    } catch {
+      // No inotify: the poll below still sees the exit.
+    }
+    if (check()) return;
+    poll.timer = setInterval(check, 250);
+  });
+}
+
+function proxySignals(c: Containers, rec: ContainerRecord): () => void {
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
+  const handler = (sig: NodeJS.Signals): void => {
+    try {
+      c.runtime(rec.runtime).kill(rec.id, sig);
+    } catch {
+      // The container may have just exited.
+    }
+  };
+  for (const s of signals) process.on(s, handler);
+  return () => {
+    for (const s of signals) process.off(s, handler);
+  };
+}
+
+export interface ForegroundResult {
+  exitCode: number;
+  detached: boolean;
+}
+
+/** Starts the container attached and waits for it; for `run` and `start -a`. */
+export async function runForeground(
+  c: Containers,
+  rec: ContainerRecord,
+  io: ForegroundIo,
+  passthrough: StartMode | undefined,
+): Promise<ForegroundResult> {
+  let attachment: Attachment | undefined;
+  let detached = false;
+  let detachResolve: (() => void) | undefined;
+  const detachedPromise = new Promise<void>((r) => (detachResolve = r));
+  const started = await startContainer(
+    c,
+    rec.id,
+    passthrough ?? { kind: 'detached' },
+    async (_rec, conmon) => {
+      if (passthrough) return;
+      void conmon;
+      attachment = attachSocket(c.store.attachSocket(rec.id), io.write);
+      if (rec.config.tty && process.stdout.isTTY) {
+        resizeTerminal(c.store.bundle(rec.id), process.stdout.rows, process.stdout.columns);
+        process.stdout.on('resize', () =>
+          resizeTerminal(c.store.bundle(rec.id), process.stdout.rows, process.stdout.columns),
+        );
+      }
+      if (io.stdin && rec.config.openStdin) {
+        const stdin = process.stdin;
+        if (rec.config.tty && stdin.isTTY) stdin.setRawMode(true);
+        let matched = 0;
+        stdin.on('data', (chunk: Buffer) => {
+          const keys = io.detachKeys;
+          if (keys && keys.length) {
+            for (const byte of chunk) {
+              matched = byte === keys[matched] ? matched + 1 : byte === keys[0] ? 1 : 0;
+              if (matched === keys.length) {
+                detached = true;
+                detachResolve?.();
+                return;
+              }
+            }
+          }
+          attachment?.write(chunk);
+        });
+        stdin.on('end', () => attachment?.closeStdin());
+      }
+    },
+  );
+  // The sync pipe is no longer needed: conmon goes on alone.
+  started.conmon.sync.stdio[3]?.destroy();
+  started.conmon.sync.unref();
+  const unproxy = io.sigProxy && !rec.config.tty ? proxySignals(c, started.rec) : () => {};
+  try {
+    const exited = waitForExit(c, started.rec);
+    const result = await Promise.race([
+      exited.then((code) => ({ code })),
+      detachedPromise.then(() => undefined),
+    ]);
+    if (result === undefined) {
+      attachment?.close();
+      return { exitCode: 0, detached: true };
+    }
+    // Output still in flight when the exit was recorded: conmon closes the socket after draining.
+    if (attachment) await Promise.race([attachment.done, new Promise((r) => setTimeout(r, 2000))]);
+    attachment?.close();
+    await cleanupContainer(c, rec.id, false);
+    return { exitCode: result.code, detached };
+  } finally {
+    unproxy();
+    if (rec.config.tty && process.stdin.isTTY) process.stdin.setRawMode(false);
+    process.stdin.pause();
+  }
+}

@@ -1,0 +1,187 @@
+/**
+ * Starting a container: mount its root, write its spec, hand it to conmon,
+ * and let the runtime start it. The record says "running" only once the
+ * process runs; any failure on the way undoes the mount and the runtime's
+ * state, so a failed start leaves the container as it was.
+ */
+import type { StdioOptions } from 'node:child_process';
+import { existsSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { processStart, observedState } from '../../runtime/containers/liveness.ts';
+import { prepareSpec } from '../../runtime/containers/prepare.ts';
+import type { ContainerRecord } from '../../runtime/containers/types.ts';
+import { startConmon } from '../../runtime/oci/conmon.ts';
+import { rememberFilter, seccompCacheKey, useCachedFilter } from '../../runtime/oci/seccomp-cache.ts';
+import type { Conmon, ConmonLog } from '../../runtime/oci/conmon.ts';
+import { parseBytes } from '../../runtime/resources.ts';
+import { lockFile } from '../../sys/lock.ts';
+import { packageRoot } from '../../sys/native-paths.ts';
+import { HutchError } from '../../util/errors.ts';
+import { writeJsonAtomic } from '../../util/fs-atomic.ts';
+import { log } from '../../util/log.ts';
+import type { Containers } from './open.ts';
+
+export type StartMode =
+  /** conmon keeps the streams; logs go to the container's log file. */
+  | { kind: 'detached' }
+  /** The container's stdio are the given fds (foreground `run --rm` without a terminal). */
+  | { kind: 'passthrough'; stdio: StdioOptions };
+
+export interface Started {
+  rec: ContainerRecord;
+  conmon: Conmon;
+}
+
+/** The command conmon runs when the container ends: `hutch container cleanup ID` for this store. */
+export function exitCommand(c: Containers, id: string): string[] {
+  const p = c.ctx.paths;
+  return [
+    join(packageRoot(), 'bin/hutch'),
+    '--root',
+    p.root,
+    '--runroot',
+    p.runroot,
+    ...(c.ctx.storageDriver ? ['--storage-driver', c.ctx.storageDriver] : []),
+    '--log-level',
+    'error',
+    'container',
+    'cleanup',
+    id,
+  ];
+}
+
+export function logConfig(c: Containers, rec: ContainerRecord): ConmonLog {
+  const d = rec.hostConfig.logDriver;
+  if (d === 'none') return { driver: 'none' };
+  const max = rec.hostConfig.logOpts['max-size'];
+  return {
+    driver: 'k8s-file',
+    path: rec.hostConfig.logOpts.path ?? c.store.logPath(rec.id),
+    ...(max ? { maxSize: parseBytes(max, '--log-opt max-size') } : {}),
+  };
+}
+
+function pidOf(c: Containers): (ref: string) => number {
+  return (ref) => {
+    const other = c.store.get(ref);
+    const s = observedState(other, c.store.exitFile(other.id));
+    if (s.status !== 'running' && s.status !== 'paused') {
+      throw new HutchError(
+        'CONTAINER_NOT_RUNNING',
+        `container ${other.name} is not running, so its namespaces cannot be joined`,
+        {
+          hint: `Start it first: hutch start ${other.name}`,
+        },
+      );
+    }
+    return s.pid;
+  };
+}
+
+/**
+ * Starts a created or exited container. `beforeStart` runs once the
+ * container exists in the runtime but before its process runs: the place to
+ * attach, so that no output is missed.
+ */
+export async function startContainer(
+  c: Containers,
+  id: string,
+  mode: StartMode,
+  beforeStart?: (rec: ContainerRecord, conmon: Conmon) => Promise<void>,
+): Promise<Started> {
+  const lock = lockFile(c.store.lockPath(id));
+  if (!lock) throw new HutchError('LOCK', `could not lock container ${id}`);
+  try {
+    const rec = c.store.read(id);
+    if (!rec) throw new HutchError('NO_SUCH_CONTAINER', `no such container: ${id}`);
+    const now = observedState(rec, c.store.exitFile(id));
+    if (now.status === 'running' || now.status === 'paused') {
+      throw new HutchError('ALREADY_RUNNING', `container ${rec.name} is already running`, { exitCode: 0 });
+    }
+    const runtime = c.runtime(rec.runtime);
+    const driver = c.images.driver;
+    const image = c.images.db.read().images.find((i) => i.id === rec.config.imageId);
+    const chain = image?.layers ?? [rec.topLayer];
+    let mounted = false;
+    let created = false;
+    try {
+      // A container that exited may still be known to the runtime and mounted.
+      if (existsSync(join(runtime.root, id))) runtime.delete(id);
+      const rootfs = driver.mountContainer(id, rec.topLayer, chain);
+      mounted = true;
+      const spec = prepareSpec({
+        rec,
+        rootfs,
+        store: c.store,
+        volumes: c.volumes,
+        rootless: c.ctx.ident.rootless,
+        pidOf: pidOf(c),
+      });
+      const bpfKey = seccompCacheKey(spec, runtime);
+      const cachedBpf = useCachedFilter(spec, c.store.seccompCacheDir, bpfKey);
+      writeJsonAtomic(join(c.store.bundle(id), 'config.json'), spec, 0o600);
+      rmSync(c.store.exitFile(id), { force: true });
+      const conmon = await startConmon({
+        id,
+        name: rec.name,
+        bundle: c.store.bundle(id),
+        runtime,
+        exitDir: c.store.exitsDir,
+        socketDir: c.store.socketsDir,
+        log: mode.kind === 'passthrough' ? { driver: 'passthrough' } : logConfig(c, rec),
+        terminal: rec.config.tty,
+        stdin: rec.config.openStdin,
+        ...(mode.kind === 'passthrough' ? { stdio: mode.stdio } : {}),
+        exitCommand: exitCommand(c, id),
+        env: conmonEnv(),
+      });
+      created = true;
+      if (!cachedBpf) rememberFilter(runtime, id, c.store.seccompCacheDir, bpfKey);
+      if (beforeStart) await beforeStart(rec, conmon);
+      runtime.start(id);
+      rec.state = {
+        ...rec.state,
+        status: 'running',
+        pid: conmon.pid,
+        conmonPid: conmon.conmonPid,
+        conmonStart: processStart(conmon.conmonPid) ?? 0,
+        exitCode: 0,
+        error: '',
+        oomKilled: false,
+        startedAt: new Date().toISOString(),
+        finishedAt: '0001-01-01T00:00:00Z',
+        stoppedByUser: false,
+        rootfs,
+        health:
+          rec.config.healthcheck && rec.config.healthcheck.test[0] !== 'NONE'
+            ? { status: 'starting', failingStreak: 0, log: [] }
+            : undefined,
+      };
+      c.store.write(rec);
+      return { rec, conmon };
+    } catch (e) {
+      log.debug(`start of ${id} failed: ${(e as Error).message}`);
+      try {
+        if (created) runtime.delete(id);
+        if (mounted) driver.unmountContainer(id);
+      } catch (undo) {
+        log.warn(`could not undo the failed start of ${rec.name}: ${(undo as Error).message}`);
+      }
+      rec.state = { ...rec.state, error: (e as Error).message };
+      c.store.write(rec);
+      throw e;
+    }
+  } finally {
+    lock.release();
+  }
+}
+
+/** conmon and the exit command run with hutch's environment minus Node's own settings. */
+export function conmonEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (k.startsWith('NODE_') || k.startsWith('_OCI_')) continue;
+    env[k] = v;
+  }
+  return env;
+}

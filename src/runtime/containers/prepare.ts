@@ -1,0 +1,225 @@
+/**
+ * Everything a start needs before conmon: the user resolved in the mounted
+ * root, volumes and binds, the /etc files, the security settings and limits,
+ * assembled into the OCI spec and written to the bundle. Rebuilt at every
+ * start from the record, so nothing stale survives a restart or a reboot.
+ */
+import { chownSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { cgroupLayout, userDelegation } from '../../host/cgroups.ts';
+import type { CgroupLayout } from '../../host/cgroups.ts';
+import { realHost } from '../../host/view.ts';
+import { HutchError } from '../../util/errors.ts';
+import { writeFileAtomic } from '../../util/fs-atomic.ts';
+import { log } from '../../util/log.ts';
+import { which } from '../../util/which.ts';
+import { hostsFile, parseAddHost, resolvConf } from '../etc-files.ts';
+import { mergeEnv } from '../env.ts';
+import { resolveInRoot } from '../in-root.ts';
+import {
+  availableControllers,
+  buildResources,
+  checkControllers,
+  parseDevice,
+  parseSysctls,
+  parseUlimit,
+} from '../resources.ts';
+import { parseSecurityOpts, pathRestrictions, resolveCapabilities, seccompProfile } from '../security.ts';
+import { buildSpec } from '../spec.ts';
+import type { NamespaceMode, OciMount, OciSpec } from '../spec.ts';
+import { resolveUser } from '../user.ts';
+import type { VolumeStore } from '../volumes.ts';
+import { startMounts } from './mounts.ts';
+import type { ContainerStore } from './store.ts';
+import type { ContainerRecord } from './types.ts';
+
+export const INIT_PATH = '/run/hutch-init';
+
+export interface PrepareInput {
+  rec: ContainerRecord;
+  rootfs: string;
+  store: ContainerStore;
+  volumes: VolumeStore;
+  rootless: boolean;
+  /** Another container's namespaces, for container:NAME modes. */
+  pidOf: (ref: string) => number;
+}
+
+function nsMode(value: string, type: string, pidOf: (ref: string) => number): NamespaceMode {
+  if (value === 'host') return { kind: 'host' };
+  if (value.startsWith('container:'))
+    return { kind: 'path', path: `/proc/${pidOf(value.slice(10))}/ns/${type}` };
+  if (value.startsWith('ns:')) return { kind: 'path', path: value.slice(3) };
+  return { kind: 'private' };
+}
+
+/**
+ * Rootless containers get a cgroup of their own only under a subtree
+ * delegated to the user (cgroup v2); elsewhere crun leaves them in the
+ * caller's cgroup, which is fine exactly when no limit was asked for (the
+ * controller check has refused limits that cannot be enforced).
+ */
+function rootlessCgroup(layout: CgroupLayout, id: string, wanted: boolean): string | undefined {
+  if (!wanted || layout.mode !== 'v2' || !layout.v2Mount) return undefined;
+  const host = realHost();
+  const d = userDelegation(
+    host,
+    layout,
+    process.getuid?.() === 0 ? outsideUid() : (process.getuid?.() ?? 0),
+    host.readFile('/proc/1/comm')?.trim() === 'systemd',
+  );
+  if (!d?.writable) return undefined;
+  return `${d.path.slice(layout.v2Mount.length) || ''}/hutch-${id}`;
+}
+
+/** The host uid behind namespace uid 0 (from this process's uid_map). */
+function outsideUid(): number {
+  const line = readFileSync('/proc/self/uid_map', 'utf8').trim().split('\n')[0]!.trim().split(/\s+/);
+  return line[0] === '0' ? Number(line[1]) : 0;
+}
+
+export function prepareSpec(input: PrepareInput): OciSpec {
+  const { rec, rootfs, rootless } = input;
+  const o = rec.options;
+  const bundle = input.store.bundle(rec.id);
+  const user = resolveUser(rootfs, rec.config.user || undefined, o.groupAdd);
+
+  // docker makes a missing working directory, owned by the container's user.
+  const cwd = rec.config.workingDir || '/';
+  if (cwd !== '/') {
+    const hostCwd = resolveInRoot(rootfs, cwd);
+    if (!existsSync(hostCwd)) {
+      mkdirSync(hostCwd, { recursive: true, mode: 0o755 });
+      if (!o.readOnly) chownSync(hostCwd, user.uid, user.gid);
+    }
+  }
+
+  const sec = parseSecurityOpts(o.securityOpt);
+  for (const ignored of sec.ignored) log.warn(`--security-opt ${ignored} has no effect on this host`);
+  const caps = resolveCapabilities({
+    capAdd: o.capAdd,
+    capDrop: o.capDrop,
+    privileged: o.privileged,
+    uid: user.uid,
+  });
+  const paths = pathRestrictions({ privileged: o.privileged, unmask: sec.unmask, mask: sec.mask });
+  const seccomp = o.privileged
+    ? undefined
+    : seccompProfile({ mode: sec.seccomp, capabilities: caps.bounding });
+
+  const layout = cgroupLayout(realHost());
+  const built = buildResources(o.resources);
+  if (built.needs.size > 0) {
+    checkControllers(built.needs, availableControllers(rootless), built.requestedBy);
+  }
+  const cgroupV2 = layout.mode === 'v2';
+  const cgroupsPath = rootless ? rootlessCgroup(layout, rec.id, built.needs.size > 0) : `/hutch/${rec.id}`;
+
+  const devices = o.devices.flatMap((d) => parseDevice(d));
+  const rlimits = o.ulimits.map((u) => parseUlimit(u, { rootless }));
+  const sysctl = parseSysctls(o.sysctls, {
+    hostNetwork: o.network === 'host',
+    hostIpc: o.ipc === 'host',
+    hostUts: o.uts === 'host',
+  });
+
+  const network = nsMode(o.network, 'net', input.pidOf);
+  const etcMounts: OciMount[] = [];
+  const hostsText = hostsFile({
+    hostname: rec.config.hostname,
+    addHosts: o.addHosts.map((h) => parseAddHost(h)),
+  });
+  writeFileAtomic(join(bundle, 'hosts'), hostsText);
+  let hostResolv = '';
+  try {
+    hostResolv = readFileSync('/etc/resolv.conf', 'utf8');
+  } catch {
+    // No resolv.conf on the host: the container gets docker's fallback.
+  }
+  const netKind = o.network === 'host' ? 'host' : o.network === 'none' ? 'none' : 'private';
+  writeFileAtomic(
+    join(bundle, 'resolv.conf'),
+    resolvConf({
+      hostResolvConf: hostResolv,
+      dns: o.dns,
+      dnsSearch: o.dnsSearch,
+      dnsOptions: o.dnsOptions,
+      network: netKind,
+    }),
+  );
+  for (const f of ['hosts', 'hostname', 'resolv.conf']) {
+    if (rec.hostConfig.mounts.some((m) => m.destination === `/etc/${f}`)) continue;
+    etcMounts.push({
+      destination: `/etc/${f}`,
+      type: 'bind',
+      source: join(bundle, f),
+      options: ['bind', 'rprivate'],
+    });
+  }
+
+  const mounts = [
+    ...etcMounts,
+    ...startMounts({
+      mounts: rec.hostConfig.mounts,
+      rootfs,
+      volumes: input.volumes,
+      uid: user.uid,
+      gid: user.gid,
+    }),
+  ];
+  let args = [...rec.config.entrypoint, ...rec.config.cmd];
+  if (o.init) {
+    const init = which('catatonit');
+    if (!init) {
+      throw new HutchError('NO_INIT', '--init needs catatonit, which is not installed', {
+        hint: 'Install it: apt install catatonit.',
+      });
+    }
+    mounts.push({ destination: INIT_PATH, type: 'bind', source: init, options: ['bind', 'ro'] });
+    args = [INIT_PATH, '--', ...args];
+  }
+
+  return buildSpec({
+    rootfs,
+    readOnly: o.readOnly,
+    process: {
+      terminal: rec.config.tty,
+      user: {
+        uid: user.uid,
+        gid: user.gid,
+        ...(user.additionalGids.length ? { additionalGids: user.additionalGids } : {}),
+      },
+      args,
+      env: mergeEnv({
+        image: rec.config.env,
+        hostname: rec.config.hostname,
+        tty: rec.config.tty,
+        files: [],
+        flags: [],
+      }),
+      cwd,
+      capabilities: caps,
+      rlimits,
+      noNewPrivileges: sec.noNewPrivileges,
+    },
+    hostname: rec.config.hostname,
+    rootless,
+    cgroupV2,
+    network,
+    ipc: nsMode(o.ipc, 'ipc', input.pidOf),
+    pid: nsMode(o.pid, 'pid', input.pidOf),
+    uts: nsMode(o.uts, 'uts', input.pidOf),
+    userns: undefined,
+    shmSize: o.shmSize,
+    mounts,
+    devices: devices.map((d) => d.device),
+    resources: { ...built.resources, ...(devices.length ? { devices: devices.map((d) => d.allow) } : {}) },
+    cgroupsPath,
+    sysctl,
+    maskedPaths: paths.maskedPaths,
+    readonlyPaths: paths.readonlyPaths,
+    seccomp,
+    privileged: o.privileged,
+    annotations: { 'io.hutch.container.name': rec.name },
+  });
+}

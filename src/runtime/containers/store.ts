@@ -1,0 +1,277 @@
+/**
+ * The container store: one directory per container under ROOT/containers,
+ * holding its record (container.json), its OCI bundle (config.json) and the
+ * files made for it (hosts, hostname, resolv.conf, its log). Names are
+ * reserved by symlinks in ROOT/containers/names, under the store lock, so two
+ * concurrent `create --name x` cannot both win. A container becomes visible
+ * only once its directory is complete (built under a temporary name, then
+ * renamed); removal renames it away first. A killed command therefore never
+ * leaves a half-made or half-removed container that `ps` would show.
+ *
+ *   ROOT/containers/ID/container.json   the record (types.ts)
+ *   ROOT/containers/ID/config.json      the OCI runtime spec (the bundle)
+ *   ROOT/containers/ID/lock             taken for every state change
+ *   RUNROOT/exits/ID                    conmon's exit file
+ *   RUNROOT/s/SHORTID -> bundle         conmon's short path to the attach socket
+ */
+import { randomBytes } from 'node:crypto';
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  unlinkSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { withLock } from '../../sys/lock.ts';
+import { errnoCode, HutchError } from '../../util/errors.ts';
+import { TEMP_MARK, writeJsonAtomic } from '../../util/fs-atomic.ts';
+import type { ContainerRecord } from './types.ts';
+
+export const NAME_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+
+export function noSuchContainer(ref: string): HutchError {
+  return new HutchError('NO_SUCH_CONTAINER', `no such container: ${ref}`, {
+    hint: 'See the containers with `hutch ps -a`.',
+  });
+}
+
+export class ContainerStore {
+  readonly dir: string;
+  readonly namesDir: string;
+  readonly exitsDir: string;
+  readonly socketsDir: string;
+  readonly runtimeRoot: string;
+  readonly runroot: string;
+  readonly seccompCacheDir: string;
+
+  constructor(root: string, runroot: string) {
+    this.runroot = runroot;
+    this.dir = join(root, 'containers');
+    this.namesDir = join(this.dir, 'names');
+    this.exitsDir = join(runroot, 'exits');
+    this.socketsDir = join(runroot, 's');
+    this.runtimeRoot = join(runroot, 'oci');
+    this.seccompCacheDir = join(runroot, 'seccomp');
+    for (const d of [this.namesDir, this.exitsDir, this.socketsDir])
+      mkdirSync(d, { recursive: true, mode: 0o700 });
+  }
+
+  bundle(id: string): string {
+    return join(this.dir, id);
+  }
+
+  recordPath(id: string): string {
+    return join(this.dir, id, 'container.json');
+  }
+
+  exitFile(id: string): string {
+    return join(this.exitsDir, id);
+  }
+
+  logPath(id: string): string {
+    return join(this.dir, id, 'ctr.log');
+  }
+
+  attachSocket(id: string): string {
+    return join(this.socketsDir, id.slice(0, 12), 'attach');
+  }
+
+  /** Every container id with a complete record (temporary and removed ones are not listed). */
+  ids(): string[] {
+    let names: string[];
+    try {
+      names = readdirSync(this.dir);
+    } catch (e) {
+      if (errnoCode(e) === 'ENOENT') return [];
+      throw e;
+    }
+    return names.filter((n) => n.length === 64 && /^[0-9a-f]+$/.test(n));
+  }
+
+  read(id: string): ContainerRecord | undefined {
+    let text: string;
+    try {
+      text = readFileSync(this.recordPath(id), 'utf8');
+    } catch (e) {
+      if (errnoCode(e) === 'ENOENT' || errnoCode(e) === 'ENOTDIR') return undefined;
+      throw e;
+    }
+    try {
+      return JSON.parse(text) as ContainerRecord;
+    } catch {
+      throw new HutchError('STORE_CORRUPT', `${this.recordPath(id)} is not valid JSON`, {
+        hint: 'Run `hutch system check --repair` to remove the damaged container.',
+      });
+    }
+  }
+
+  list(): ContainerRecord[] {
+    const out: ContainerRecord[] = [];
+    for (const id of this.ids()) {
+      const r = this.read(id);
+      if (r) out.push(r);
+    }
+    return out;
+  }
+
+  /** A container by full id, name, or unique id prefix, as docker resolves them. */
+  find(ref: string): ContainerRecord | undefined {
+    if (/^[0-9a-f]{64}$/.test(ref)) {
+      const r = this.read(ref);
+      if (r) return r;
+    }
+    const byName = this.idForName(ref.replace(/^\//, ''));
+    if (byName) {
+      const r = this.read(byName);
+      if (r) return r;
+    }
+    if (/^[0-9a-f]+$/.test(ref)) {
+      const matches = this.ids().filter((id) => id.startsWith(ref));
+      if (matches.length > 1) {
+        throw new HutchError('AMBIGUOUS_CONTAINER', `"${ref}" matches ${matches.length} containers`, {
+          hint: 'Give more characters of the ID, or the name.',
+        });
+      }
+      if (matches.length === 1) return this.read(matches[0]!);
+    }
+    return undefined;
+  }
+
+  get(ref: string): ContainerRecord {
+    const r = this.find(ref);
+    if (!r) throw noSuchContainer(ref);
+    return r;
+  }
+
+  private idForName(name: string): string | undefined {
+    if (!NAME_PATTERN.test(name)) return undefined;
+    try {
+      return readlinkSync(join(this.namesDir, name));
+    } catch {
+      return undefined;
+    }
+  }
+
+  newId(): string {
+    for (;;) {
+      const id = randomBytes(32).toString('hex');
+      // docker's rule: a short ID that reads as a number would be mistaken for one.
+      if (!/^[0-9]+$/.test(id.slice(0, 12)) && !existsSync(this.bundle(id))) return id;
+    }
+  }
+
+  /**
+   * Makes the container visible: reserves its name and moves the bundle
+   * `prepare` filled into place. Under the store lock, so names stay unique.
+   */
+  add(record: ContainerRecord, prepare: (bundle: string) => void): void {
+    const tmp = join(this.dir, `${TEMP_MARK}${record.id}`);
+    mkdirSync(tmp, { recursive: true, mode: 0o700 });
+    try {
+      prepare(tmp);
+      writeJsonAtomic(join(tmp, 'container.json'), record, 0o600);
+      withLock(join(this.dir, 'containers.lock'), () => {
+        this.reserveName(record.name, record.id);
+        renameSync(tmp, this.bundle(record.id));
+      });
+    } catch (e) {
+      rmSync(tmp, { recursive: true, force: true });
+      throw e;
+    }
+  }
+
+  private reserveName(name: string, id: string): void {
+    const link = join(this.namesDir, name);
+    try {
+      symlinkSync(id, link);
+      return;
+    } catch (e) {
+      if (errnoCode(e) !== 'EEXIST') throw e;
+    }
+    const holder = readlinkSync(link);
+    // A name left behind by a killed create or rm names no container: reuse it.
+    if (existsSync(this.recordPath(holder))) {
+      throw new HutchError(
+        'NAME_IN_USE',
+        `the container name "/${name}" is already in use by container "${holder}"`,
+        { hint: 'Remove (or rename) that container to be able to reuse that name.' },
+      );
+    }
+    unlinkSync(link);
+    symlinkSync(id, link);
+  }
+
+  rename(id: string, newName: string): void {
+    withLock(join(this.dir, 'containers.lock'), () => {
+      const rec = this.read(id);
+      if (!rec) throw noSuchContainer(id);
+      this.reserveName(newName, id);
+      this.update(id, (r) => {
+        r.name = newName;
+      });
+      const old = join(this.namesDir, rec.name);
+      if (this.idForName(rec.name) === id) rmSync(old, { force: true });
+    });
+  }
+
+  /** Read-modify-write of one container's record under its lock; returns the new record. */
+  update(id: string, fn: (r: ContainerRecord) => void): ContainerRecord {
+    return withLock(join(this.bundle(id), 'lock'), () => {
+      const r = this.read(id);
+      if (!r) throw noSuchContainer(id);
+      fn(r);
+      writeJsonAtomic(this.recordPath(id), r, 0o600);
+      return r;
+    });
+  }
+
+  /** Writes a record; the caller holds the container's lock (see lockPath). */
+  write(r: ContainerRecord): void {
+    writeJsonAtomic(this.recordPath(r.id), r, 0o600);
+  }
+
+  lockPath(id: string): string {
+    return join(this.bundle(id), 'lock');
+  }
+
+  /** Runs fn under the container's lock with a fresh record, without writing it. */
+  locked<T>(id: string, fn: (r: ContainerRecord) => T): T {
+    return withLock(join(this.bundle(id), 'lock'), () => {
+      const r = this.read(id);
+      if (!r) throw noSuchContainer(id);
+      return fn(r);
+    });
+  }
+
+  /** Removes the record, bundle, name and exit file; the caller has stopped it and released its root. */
+  remove(id: string, name: string): void {
+    const gone = join(this.dir, `${TEMP_MARK}rm-${id}`);
+    withLock(join(this.dir, 'containers.lock'), () => {
+      try {
+        renameSync(this.bundle(id), gone);
+      } catch (e) {
+        if (errnoCode(e) !== 'ENOENT') throw e;
+      }
+      if (this.idForName(name) === id) rmSync(join(this.namesDir, name), { force: true });
+    });
+    rmSync(gone, { recursive: true, force: true });
+    rmSync(this.exitFile(id), { force: true });
+    rmSync(join(this.socketsDir, id.slice(0, 12)), { force: true });
+  }
+
+  /** Leftovers of killed creates and removes (for `system check`). */
+  leftovers(): string[] {
+    try {
+      return readdirSync(this.dir)
+        .filter((n) => n.startsWith(TEMP_MARK))
+        .map((n) => join(this.dir, n));
+    } catch {
+      return [];
+    }
+  }
+}

@@ -1,0 +1,77 @@
+/**
+ * Attaching to a container through conmon's attach socket. The socket is
+ * SOCK_SEQPACKET: each packet conmon sends is one chunk of output, its first
+ * byte naming the stream (2 stdout, 3 stderr); each packet written to it is
+ * stdin. Node's net module cannot open such sockets, so the native addon
+ * connects and the fd is read and written with fs calls (reads block one
+ * libuv pool thread, which is what a pipe read costs too).
+ */
+import { closeSync, read, writeSync } from 'node:fs';
+import { sys } from '../../sys/native.ts';
+
+export const STDOUT_PIPE = 2;
+export const STDERR_PIPE = 3;
+/** conmon reads at most this much per packet. */
+const MAX_PACKET = 8192;
+
+export interface Attachment {
+  /** Resolves when conmon closes the socket (the container's streams ended). */
+  done: Promise<void>;
+  write(data: Uint8Array): void;
+  /** EOF on the container's stdin. */
+  closeStdin(): void;
+  close(): void;
+}
+
+export function attachSocket(path: string, onOutput: (stream: 1 | 2, data: Buffer) => void): Attachment {
+  const fd = sys().connectSeqpacket(path);
+  let closed = false;
+  const done = new Promise<void>((resolve) => {
+    const buf = Buffer.allocUnsafe(MAX_PACKET + 1);
+    const next = (): void => {
+      if (closed) return resolve();
+      read(fd, buf, 0, buf.length, null, (err, n) => {
+        if (err || n === 0) return resolve();
+        const kind = buf[0];
+        if (n > 1) onOutput(kind === STDERR_PIPE ? 2 : 1, Buffer.from(buf.subarray(1, n)));
+        next();
+      });
+    };
+    next();
+  });
+  return {
+    done,
+    write(data: Uint8Array): void {
+      for (let off = 0; off < data.length && !closed; off += MAX_PACKET) {
+        writeSync(fd, data.subarray(off, Math.min(data.length, off + MAX_PACKET)));
+      }
+    },
+    closeStdin(): void {
+      if (!closed) sys().shutdownWrite(fd);
+    },
+    close(): void {
+      if (closed) return;
+      closed = true;
+      try {
+        closeSync(fd);
+      } catch {
+        // Already gone with conmon.
+      }
+    },
+  };
+}
+
+/** Tells conmon the terminal's size (its control fifo: "1 ROWS COLS"). */
+export function resizeTerminal(bundle: string, rows: number, cols: number): void {
+  const { openSync, closeSync: close, writeSync: write, constants } = process.getBuiltinModule('node:fs');
+  try {
+    const fd = openSync(`${bundle}/ctl`, constants.O_WRONLY | constants.O_NONBLOCK);
+    try {
+      write(fd, `1 ${rows} ${cols}\n`);
+    } finally {
+      close(fd);
+    }
+  } catch {
+    // conmon has gone: nothing to resize.
+  }
+}
