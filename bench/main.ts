@@ -19,9 +19,10 @@ import { asUserArgv, DEFAULT_USER, ensureRuntimeDir, lookupUser } from './user.t
 const SCRIPT = fileURLToPath(import.meta.url);
 const REPO = resolve(dirname(SCRIPT), '..');
 
-const USAGE = `usage: npm run bench -- [options]
+const USAGE = `usage: npm run bench -- [options] [SCENARIO...]
 
-  --scenario NAME   run only this scenario (repeatable; default: all)
+  SCENARIO, --scenario NAME
+                    run only this scenario (repeatable; default: all)
   --rounds N        timed rounds per scenario (default: each scenario's own)
   --list            list the scenarios and exit
   --hutch PATH      time this hutch launcher instead of bin/hutch
@@ -119,6 +120,11 @@ function parseArgs(argv: string[]): Options {
         process.exit(0);
         break;
       default:
+        // A bare word names a scenario: `npm run bench -- run-rm-true`.
+        if (!arg.startsWith('-')) {
+          o.scenarios.push(arg);
+          break;
+        }
         throw new UsageError(`unknown option ${argv[i]}`);
     }
   }
@@ -326,7 +332,7 @@ async function main(): Promise<number> {
   const rootless = delegate ? selected.filter((s) => !s.rootful) : [];
   const here = delegate ? selected.filter((s) => s.rootful) : selected;
   const parts: { runAs: string; part: PartResult }[] = [];
-  const registryNeeded = selected.some((s) => s.name.startsWith('pull')) && !process.env.HUTCH_BENCH_REGISTRY;
+  const registryNeeded = selected.some((s) => s.registry === true) && !process.env.HUTCH_BENCH_REGISTRY;
   if (registryNeeded) process.env.HUTCH_BENCH_REGISTRY = startBenchRegistry(REPO, process.execPath);
   try {
     if (rootless.length > 0) parts.push({ runAs: o.user, part: runAsUser(rootless, o, stamp) });

@@ -1,5 +1,5 @@
 /**
- * The loopback registry pull scenarios read from: the test setup's own
+ * The loopback registry the pull and container scenarios read from: the test setup's own
  * (test/setup/images-cli.ts: Debian's docker-registry with the locally made
  * images), started here as root before the harness moves to the test user,
  * and stopped by its pid at the end.
@@ -9,6 +9,17 @@ import { spawnSync } from 'node:child_process';
 // Not 5060/5061: fetch refuses those (SIP) ports by the Fetch standard's bad-port list.
 export const BENCH_REGISTRY_PORT = '5070';
 const DATA = '/var/tmp/hutch-bench-registry';
+
+/** The address of the registry the harness started (for scenarios marked `registry: true`). */
+export function benchRegistry(): string {
+  const r = process.env.HUTCH_BENCH_REGISTRY;
+  if (!r) {
+    throw new Error(
+      'this scenario needs HUTCH_BENCH_REGISTRY (npm run bench as root starts the loopback registry)',
+    );
+  }
+  return r;
+}
 
 export function startBenchRegistry(repo: string, node: string): string {
   const r = spawnSync(

@@ -4,12 +4,14 @@
  * a Scenario[] and list it here; names must stay unique.
  */
 import type { Scenario } from './types.ts';
+import { containers } from './scenarios/containers.ts';
 import { pull } from './scenarios/pull.ts';
 import { startup } from './scenarios/startup.ts';
 
 export const TOPICS: Record<string, Scenario[]> = {
   startup,
   pull,
+  containers,
 };
 
 export function allScenarios(): Scenario[] {

@@ -116,4 +116,10 @@ export interface Scenario {
   measure?: (sample: Sample) => number;
   /** Run as the invoking user (root) instead of the unprivileged test user. */
   rootful?: boolean;
+  /**
+   * Needs the loopback registry with the test images (bench/oci-registry.ts),
+   * which the harness starts (as root) before any scenario runs; its address
+   * is in HUTCH_BENCH_REGISTRY (see benchRegistry()).
+   */
+  registry?: boolean;
 }

@@ -12,14 +12,8 @@
  * after back-to-back extract-and-delete cycles and would bill the next engine.
  */
 import { readFileSync } from 'node:fs';
+import { benchRegistry as registry } from '../oci-registry.ts';
 import type { EngineName, Scenario, ScenarioContext } from '../types.ts';
-
-function registry(): string {
-  const r = process.env.HUTCH_BENCH_REGISTRY;
-  if (!r)
-    throw new Error('pull scenarios need HUTCH_BENCH_REGISTRY (npm run bench as root starts the registry)');
-  return r;
-}
 
 function blobOf(name: string, tag: string): string {
   const file = '/var/cache/hutch-test/test-images.json';
@@ -48,6 +42,7 @@ function pullScenario(name: string, image: string, tag: string, withFloor: boole
     description: `cold pull of ${image}:${tag} from a loopback registry`,
     rounds: 5,
     warmup: 1,
+    registry: true,
     settle: { syncAndIdleMs: 4000 },
     setup: (ctx) => {
       // Something to remove on the first before_each.

@@ -7,6 +7,7 @@ import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { storeMetaPath } from '../store/store.ts';
 import { TEMP_MARK, readIfExists } from '../util/fs-atomic.ts';
+import { checkContainers } from './containers/check.ts';
 import type { Context } from './context.ts';
 import { openStateful } from './context.ts';
 import { checkImages } from './image-check.ts';
@@ -25,7 +26,7 @@ export interface CheckReport {
 
 export type Checker = (ctx: Context, repair: boolean) => Finding[] | Promise<Finding[]>;
 
-const checkers: Checker[] = [checkStoreMeta, checkTempFiles, checkImages];
+const checkers: Checker[] = [checkStoreMeta, checkTempFiles, checkImages, checkContainers];
 
 export function addChecker(c: Checker): void {
   checkers.push(c);

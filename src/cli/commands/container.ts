@@ -8,6 +8,7 @@ import { contextFor } from '../context.ts';
 import { confirm } from '../prompt.ts';
 import { out } from '../output.ts';
 import { command as create } from './create.ts';
+import { command as exec } from './exec.ts';
 import { command as inspect, runInspectImages } from './inspect.ts';
 import { command as kill } from './kill.ts';
 import { command as logs } from './logs.ts';
@@ -70,6 +71,7 @@ export const command: CommandSpec = {
   subcommands: [
     cleanup,
     create,
+    exec,
     {
       ...inspect,
       summary: 'Display detailed information on one or more containers',

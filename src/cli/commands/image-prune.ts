@@ -1,4 +1,6 @@
 /** `hutch image prune`: registered under `hutch image` (image.ts imports `prune`). */
+// Containers tell images and volumes when they are in use, and stop with the store.
+import '../../engine/containers/open.ts';
 import { pruneImages } from '../../engine/prune.ts';
 import { HutchError } from '../../util/errors.ts';
 import { humanSize } from '../../util/human.ts';

@@ -26,6 +26,7 @@ export const COMMANDS: Record<string, CommandEntry> = {
     summary: 'Block until one or more containers stop, then print their exit codes',
     load: () => import('./wait.ts'),
   },
+  exec: { summary: 'Execute a command in a running container', load: () => import('./exec.ts') },
   rename: { summary: 'Rename a container', load: () => import('./rename.ts') },
   history: { summary: 'Show the history of an image', load: () => import('./history.ts') },
   image: { summary: 'Manage images', load: () => import('./image.ts') },

@@ -84,7 +84,8 @@ export async function runPs(args: Parsed): Promise<void> {
   const c = openContainers(await contextFor(args));
   let list = views(c);
   const filters = (o.filter as string[] | undefined) ?? [];
-  const all = o.all === true || filters.length > 0 || o.latest === true || o.last !== undefined;
+  const all =
+    o.all === true || filters.length > 0 || o.latest === true || (typeof o.last === 'number' && o.last >= 0);
   if (!all) list = list.filter((v) => v.state.status === 'running' || v.state.status === 'paused');
   list = filterViews(list, filters, c);
   if (o.latest === true) list = list.slice(0, 1);

@@ -1,3 +1,5 @@
+// Containers tell images and volumes when they are in use, and stop with the store.
+import '../../engine/containers/open.ts';
 import { removeImages } from '../../engine/images.ts';
 import type { CommandSpec, OptionSpec, Parsed } from '../args/spec.ts';
 import { contextFor } from '../context.ts';

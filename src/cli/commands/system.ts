@@ -1,3 +1,5 @@
+// Containers tell images and volumes when they are in use, and stop with the store.
+import '../../engine/containers/open.ts';
 import { systemCheck } from '../../engine/check.ts';
 import { systemMigrate, systemReset } from '../../engine/system.ts';
 import { HutchError } from '../../util/errors.ts';

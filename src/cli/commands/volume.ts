@@ -1,4 +1,6 @@
 /** `hutch volume SUBCOMMAND`: named volumes, with docker's flags and output. */
+// Containers tell images and volumes when they are in use, and stop with the store.
+import '../../engine/containers/open.ts';
 import {
   createVolume,
   inspectVolumes,

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { monitorAlive, readExitFile } from '../../runtime/containers/liveness.ts';
 import type { ContainerRecord } from '../../runtime/containers/types.ts';
 import { lockFile } from '../../sys/lock.ts';
-import { HutchError } from '../../util/errors.ts';
+import { errnoCode, HutchError } from '../../util/errors.ts';
 import { log } from '../../util/log.ts';
 import type { Containers } from './open.ts';
 import { removeContainer } from './remove.ts';
@@ -25,7 +25,14 @@ export interface CleanupResult {
 
 /** Releases what an ended container held; under its lock. Returns the record as now stored. */
 export function releaseExited(c: Containers, id: string): ContainerRecord | undefined {
-  const lock = lockFile(c.store.lockPath(id));
+  let lock;
+  try {
+    lock = lockFile(c.store.lockPath(id));
+  } catch (e) {
+    // Removed meanwhile (the foreground `run --rm` and conmon's exit command both clean up): nothing left.
+    if (errnoCode(e) === 'ENOENT') return undefined;
+    throw e;
+  }
   if (!lock) return undefined;
   try {
     const rec = c.store.read(id);
@@ -53,7 +60,13 @@ export function releaseExited(c: Containers, id: string): ContainerRecord | unde
     }
     c.images.driver.unmountContainer(id);
     rec.state.rootfs = undefined;
-    c.store.write(rec);
+    try {
+      c.store.write(rec);
+    } catch (e) {
+      // `rm` does not take this lock: it may have renamed the bundle away under us.
+      if (errnoCode(e) === 'ENOENT' && !existsSync(c.store.recordPath(id))) return undefined;
+      throw e;
+    }
     return rec;
   } finally {
     lock.release();

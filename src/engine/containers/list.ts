@@ -23,6 +23,7 @@ export function views(c: Containers): ContainerView[] {
 function ago(iso: string, now: number): string {
   const s = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
   if (s < 1) return 'Less than a second';
+  if (s === 1) return '1 second';
   if (s < 60) return `${s} seconds`;
   const m = Math.round(s / 60);
   if (s < 3600) return m === 1 ? 'About a minute' : `${m} minutes`;

@@ -3,7 +3,6 @@
  * configs), the container store, the volume store and the OCI runtime. Also
  * where containers tell images and volumes that they are in use.
  */
-import { join } from 'node:path';
 import { ContainerStore } from '../../runtime/containers/store.ts';
 import { OciRuntime, pickRuntime } from '../../runtime/oci/runtime.ts';
 import { VolumeStore } from '../../runtime/volumes.ts';
@@ -12,6 +11,9 @@ import { onImageUse } from '../images.ts';
 import { openImageStore } from '../images-store.ts';
 import type { ImageStore } from '../images-store.ts';
 import { onVolumeUse } from '../volumes.ts';
+import { onStopAll } from '../system.ts';
+import { releaseExited } from './cleanup.ts';
+import { isRunning, waitForMonitor } from './stop.ts';
 
 export interface Containers {
   ctx: Context;
@@ -62,4 +64,17 @@ onVolumeUse((ctx, name) => {
     .map((c) => c.name);
 });
 
-export const HUTCH_BIN = (root: string): string => join(root, 'bin/hutch');
+/** `system migrate` and `system reset` end every container first: their mounts would outlive the namespace. */
+onStopAll(async (ctx) => {
+  const c = openContainers(ctx);
+  for (const rec of c.store.list()) {
+    if (isRunning(c, rec)) {
+      c.store.update(rec.id, (r) => {
+        r.state.stoppedByUser = true;
+      });
+      c.runtime(rec.runtime).kill(rec.id, 'SIGKILL');
+      await waitForMonitor(rec, 10_000, c.store.exitFile(rec.id));
+    }
+    releaseExited(c, rec.id);
+  }
+});

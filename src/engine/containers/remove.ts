@@ -60,7 +60,7 @@ export async function forceRemove(
         // Killing a frozen container still works on cgroup v2; on v1 SIGKILL is queued until thaw.
       }
     }
-    runtime.kill(rec.id, 'SIGKILL', true);
+    runtime.kill(rec.id, 'SIGKILL');
     if (!(await waitForMonitor(rec, 10_000, c.store.exitFile(rec.id)))) {
       throw new HutchError('STOP_FAILED', `container ${rec.name} did not stop after SIGKILL`);
     }

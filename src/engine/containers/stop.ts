@@ -54,7 +54,7 @@ export async function stopContainer(
       return rec;
     }
   }
-  runtime.kill(rec.id, 'SIGKILL', true);
+  runtime.kill(rec.id, 'SIGKILL');
   if (!(await waitForMonitor(rec, 10_000, c.store.exitFile(rec.id)))) {
     throw new HutchError('STOP_FAILED', `container ${rec.name} did not stop after SIGKILL`, {
       hint: 'Check its processes with `hutch top`; a process in uninterruptible sleep cannot be killed.',

@@ -168,6 +168,14 @@ export function prepareSpec(input: PrepareInput): OciSpec {
     }),
   ];
   let args = [...rec.config.entrypoint, ...rec.config.cmd];
+  const env = mergeEnv({
+    image: rec.config.env,
+    hostname: rec.config.hostname,
+    tty: rec.config.tty,
+    files: [],
+    flags: [],
+  });
+  checkExecutable(rootfs, args[0]!, env, cwd);
   if (o.init) {
     const init = which('catatonit');
     if (!init) {
@@ -222,4 +230,49 @@ export function prepareSpec(input: PrepareInput): OciSpec {
     privileged: o.privileged,
     annotations: { 'io.hutch.container.name': rec.name },
   });
+}
+
+/**
+ * Finds the command in the container's root as the runtime will (a path, or
+ * a name searched in the container's PATH), so that a missing or
+ * non-executable command gets docker's exit codes (127, 126) and a clear
+ * message whatever the runtime and however its errors travel.
+ */
+export function checkExecutable(rootfs: string, command: string, env: string[], cwd: string): void {
+  const { statSync } = process.getBuiltinModule('node:fs');
+  const candidates: string[] = [];
+  if (command.includes('/')) {
+    candidates.push(command.startsWith('/') ? command : `${cwd.replace(/\/$/, '')}/${command}`);
+  } else {
+    const path = env.find((e) => e.startsWith('PATH='))?.slice(5) ?? '';
+    for (const dir of path.split(':')) if (dir) candidates.push(`${dir.replace(/\/$/, '')}/${command}`);
+  }
+  let notExecutable: string | undefined;
+  for (const c of candidates) {
+    let st;
+    try {
+      st = statSync(resolveInRoot(rootfs, c));
+    } catch {
+      continue;
+    }
+    if (st.isFile() && (st.mode & 0o111) !== 0) return;
+    notExecutable ??= c;
+  }
+  if (notExecutable !== undefined) {
+    throw new HutchError(
+      'CMD_CANNOT_INVOKE',
+      `${notExecutable}: permission denied: the file is not an executable program`,
+      {
+        hint: 'Check the command: it names a directory or a file without execute permission.',
+        exitCode: 126,
+      },
+    );
+  }
+  throw new HutchError(
+    'CMD_NOT_FOUND',
+    command.includes('/')
+      ? `${command}: no such file or directory in the container`
+      : `executable file "${command}" not found in $PATH`,
+    { hint: 'Check the command and the image: the program must exist inside the container.', exitCode: 127 },
+  );
 }

@@ -42,12 +42,20 @@ export function attachSocket(path: string, onOutput: (stream: 1 | 2, data: Buffe
   return {
     done,
     write(data: Uint8Array): void {
-      for (let off = 0; off < data.length && !closed; off += MAX_PACKET) {
-        writeSync(fd, data.subarray(off, Math.min(data.length, off + MAX_PACKET)));
+      try {
+        for (let off = 0; off < data.length && !closed; off += MAX_PACKET) {
+          writeSync(fd, data.subarray(off, Math.min(data.length, off + MAX_PACKET)));
+        }
+      } catch {
+        // The container's stdin has closed (it exited, or stopped reading): input is dropped, as docker does.
       }
     },
     closeStdin(): void {
-      if (!closed) sys().shutdownWrite(fd);
+      try {
+        if (!closed) sys().shutdownWrite(fd);
+      } catch {
+        // Already closed by conmon.
+      }
     },
     close(): void {
       if (closed) return;
