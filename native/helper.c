@@ -503,14 +503,48 @@ static int cmd_probe_overlay(int argc, char **argv) {
   return 0;
 }
 
+/* A process that ended but was not reaped yet is not alive. */
+static int is_zombie(pid_t pid) {
+  char path[64], stat_buf[512] = {0};
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 1;
+  ssize_t n = read(fd, stat_buf, sizeof stat_buf - 1);
+  close(fd);
+  const char *paren = n > 0 ? strrchr(stat_buf, ')') : NULL;
+  return !paren || paren[1] != ' ' || paren[2] == 'Z' || paren[2] == 'X';
+}
+
+/* ---- `exit-hook OWNER_FILE CMD ARG...` ----------------------------------
+ * conmon's exit command. A foreground `hutch run` cleans up after its own
+ * container and says so in OWNER_FILE (its pid); while that process lives,
+ * starting Node for `hutch container cleanup` would only find the work done,
+ * so this returns at once. Otherwise (detached containers, or a foreground
+ * command that was killed) it execs the cleanup command. */
+static int cmd_exit_hook(int argc, char **argv) {
+  if (argc < 2) return 125;
+  char buf[32] = {0};
+  if (read_small(argv[0], buf, sizeof buf) == 0) {
+    pid_t owner = (pid_t)atol(buf);
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d", (int)owner);
+    struct stat st;
+    if (owner > 1 && stat(path, &st) == 0 && !is_zombie(owner)) return 0;
+  }
+  execv(argv[1], argv + 1);
+  perror("hutch-helper exit-hook: exec");
+  return 127;
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) {
-    fprintf(stderr, "usage: hutch-helper run|mkns|probe-overlay ...\n");
+    fprintf(stderr, "usage: hutch-helper run|mkns|probe-overlay|exit-hook ...\n");
     return 125;
   }
   if (strcmp(argv[1], "run") == 0) return cmd_run(argc - 2, argv + 2);
   if (strcmp(argv[1], "mkns") == 0) return cmd_mkns(argc - 2, argv + 2);
   if (strcmp(argv[1], "probe-overlay") == 0) return cmd_probe_overlay(argc - 2, argv + 2);
+  if (strcmp(argv[1], "exit-hook") == 0) return cmd_exit_hook(argc - 2, argv + 2);
   fprintf(stderr, "hutch-helper: unknown mode %s\n", argv[1]);
   return 125;
 }

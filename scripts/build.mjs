@@ -21,6 +21,9 @@ if (Number(process.versions.node.split('.')[0]) < 24) {
  * getter-backed ones are left out (import them from their own specifier,
  * e.g. node:fs/promises), so the build fails loudly if code asks for one.
  */
+/** Builtins costly to load that hutch uses only through functions: bound on first call. */
+const DEFERRED = new Set(['crypto', 'child_process', 'zlib', 'net']);
+
 const lazyBuiltins = {
   name: 'lazy-builtins',
   setup(b) {
@@ -37,6 +40,22 @@ const lazyBuiltins = {
         const d = Object.getOwnPropertyDescriptor(mod, k);
         return d && !d.get && /^[A-Za-z_$][\w$]*$/.test(k) && k !== 'default';
       });
+      if (DEFERRED.has(args.path)) {
+        // Loaded on the first call: node:crypto alone costs ~11 ms to load, and
+        // most commands that bundle a hashing helper never hash anything.
+        const fns = plain.filter((k) => typeof mod[k] === 'function');
+        return {
+          contents:
+            `let m;\nconst mod = () => (m ??= process.getBuiltinModule(${JSON.stringify(`node:${args.path}`)}));\n` +
+            fns
+              .map(
+                (k) =>
+                  `export const ${k} = function (...a) { return new.target ? new (mod().${k})(...a) : mod().${k}.apply(this, a); };`,
+              )
+              .join('\n'),
+          loader: 'js',
+        };
+      }
       return {
         contents:
           `const m = process.getBuiltinModule(${JSON.stringify(`node:${args.path}`)});\n` +

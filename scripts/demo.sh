@@ -44,9 +44,11 @@ work=$(mktemp -d)
 chmod 755 "$work"
 mkdir -p "$work/rootfs/bin" "$work/rootfs/tmp"
 cp /bin/busybox "$work/rootfs/bin/busybox"
-for applet in sh ls cat id echo; do ln -s busybox "$work/rootfs/bin/$applet"; done
+for applet in sh ls cat id echo hostname uname; do ln -s busybox "$work/rootfs/bin/$applet"; done
 tar -C "$work/rootfs" --owner=0 --group=0 -cf "$work/rootfs.tar" .
 chmod 644 "$work/rootfs.tar"
 as_user "$here/bin/hutch" import --change 'CMD ["sh"]' "$work/rootfs.tar" localhost/demo:latest
 as_user "$here/bin/hutch" images
 rm -rf "$work"
+echo; echo "== a container from that image, rootless (as $user)"
+as_user "$here/bin/hutch" run --rm localhost/demo:latest sh -c 'echo "hello from $(hostname), running $(uname -sr) as $(id)"'

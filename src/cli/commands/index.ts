@@ -27,6 +27,7 @@ export const COMMANDS: Record<string, CommandEntry> = {
     load: () => import('./wait.ts'),
   },
   exec: { summary: 'Execute a command in a running container', load: () => import('./exec.ts') },
+  healthcheck: { summary: 'Manage healthchecks of containers', load: () => import('./healthcheck.ts') },
   rename: { summary: 'Rename a container', load: () => import('./rename.ts') },
   history: { summary: 'Show the history of an image', load: () => import('./history.ts') },
   image: { summary: 'Manage images', load: () => import('./image.ts') },

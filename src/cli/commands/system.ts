@@ -60,5 +60,19 @@ const check: CommandSpec = {
 export const command: CommandSpec = {
   name: 'system',
   summary: 'Manage hutch itself',
-  subcommands: [check, migrate, reset],
+  subcommands: [
+    check,
+    migrate,
+    reset,
+    {
+      name: 'supervise',
+      summary: 'Run the healthcheck supervisor (started by hutch on demand)',
+      maxOperands: 0,
+      run: async (args) => {
+        const { openContainers } = await import('../../engine/containers/open.ts');
+        const { supervise } = await import('../../engine/containers/supervisor.ts');
+        await supervise(openContainers(await contextFor(args)));
+      },
+    },
+  ],
 };

@@ -211,12 +211,28 @@ function signalProcess(pid: number): void {
   }
 }
 
-/** Kills the container a conmon watches through its runtime; conmon then exits by itself. */
-async function killOrphan(p: ConmonProcess): Promise<void> {
-  const runtime = new OciRuntime(
+/** The runtime a conmon drives, as it was given to it. */
+function runtimeOf(p: ConmonProcess): OciRuntime {
+  return new OciRuntime(
     { name: basename(p.runtimeRoot), path: p.runtimePath, fallback: undefined },
     join(p.runtimeRoot, '..'),
   );
+}
+
+/**
+ * Whether the container a conmon watches still has processes. Once it has
+ * ended, conmon only writes the exit file and runs the exit command, which
+ * may remove the record (--rm) while conmon is still there: that conmon is
+ * on its way out, not hiding anything.
+ */
+function orphanLives(p: ConmonProcess): boolean {
+  const s = runtimeOf(p).state(p.id);
+  return s !== undefined && s.status !== 'stopped';
+}
+
+/** Kills the container a conmon watches through its runtime; conmon then exits by itself. */
+async function killOrphan(p: ConmonProcess): Promise<void> {
+  const runtime = runtimeOf(p);
   const start = processStart(p.pid);
   if (start === undefined) return;
   let killed = false;
@@ -473,7 +489,7 @@ export async function checkContainers(ctx: Context, repair: boolean): Promise<Fi
 
   // Monitors first: with --repair their containers must be dead before their roots are unmounted.
   for (const p of storeConmons(c.store.runtimeRoot)) {
-    if (known(p.id)) continue;
+    if (known(p.id) || !orphanLives(p)) continue;
     let ok = false;
     if (repair) {
       try {

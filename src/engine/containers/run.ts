@@ -4,7 +4,7 @@
  * own stdio through conmon's passthrough mode: no copy of any byte), waits
  * for the exit recorded by conmon, proxies signals, and cleans up.
  */
-import { existsSync, watch } from 'node:fs';
+import { existsSync, rmSync, watch } from 'node:fs';
 import type { FSWatcher } from 'node:fs';
 import { monitorAlive, readExitFile } from '../../runtime/containers/liveness.ts';
 import type { ContainerRecord } from '../../runtime/containers/types.ts';
@@ -12,7 +12,7 @@ import { attachSocket, resizeTerminal } from '../../runtime/oci/attach.ts';
 import type { Attachment } from '../../runtime/oci/attach.ts';
 import { cleanupContainer } from './cleanup.ts';
 import type { Containers } from './open.ts';
-import { startContainer } from './start.ts';
+import { ownerFile, startContainer } from './start.ts';
 import type { StartMode } from './start.ts';
 
 export interface ForegroundIo {
@@ -144,6 +144,7 @@ export async function runForeground(
     if (attachment) await Promise.race([attachment.done, new Promise((r) => setTimeout(r, 2000))]);
     attachment?.close();
     await cleanupContainer(c, rec.id, false);
+    rmSync(ownerFile(c, rec.id), { force: true });
     return { exitCode: result.code, detached };
   } finally {
     unproxy();

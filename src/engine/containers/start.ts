@@ -15,11 +15,12 @@ import { rememberFilter, seccompCacheKey, useCachedFilter } from '../../runtime/
 import type { Conmon, ConmonLog } from '../../runtime/oci/conmon.ts';
 import { parseBytes } from '../../runtime/resources.ts';
 import { lockFile } from '../../sys/lock.ts';
-import { packageRoot } from '../../sys/native-paths.ts';
+import { helperPath, packageRoot } from '../../sys/native-paths.ts';
 import { HutchError } from '../../util/errors.ts';
-import { writeJsonAtomic } from '../../util/fs-atomic.ts';
+import { writeFileAtomic, writeJsonAtomic } from '../../util/fs-atomic.ts';
 import { log } from '../../util/log.ts';
 import type { Containers } from './open.ts';
+import { ensureSupervisor } from './supervisor.ts';
 
 export type StartMode =
   /** conmon keeps the streams; logs go to the container's log file. */
@@ -27,15 +28,32 @@ export type StartMode =
   /** The container's stdio are the given fds (foreground `run --rm` without a terminal). */
   | { kind: 'passthrough'; stdio: StdioOptions };
 
+export interface StartOptions {
+  /** This process stays and cleans up when the container ends (foreground run, start -a). */
+  owner?: boolean;
+}
+
 export interface Started {
   rec: ContainerRecord;
   conmon: Conmon;
 }
 
-/** The command conmon runs when the container ends: `hutch container cleanup ID` for this store. */
+/** Where a foreground command records that it will clean up itself (read by the exit hook). */
+export function ownerFile(c: Containers, id: string): string {
+  return join(c.store.bundle(id), 'owner');
+}
+
+/**
+ * The command conmon runs when the container ends: `hutch container cleanup
+ * ID` for this store, behind the native exit hook that skips it while a
+ * foreground hutch that owns the container is alive (see native/helper.c).
+ */
 export function exitCommand(c: Containers, id: string): string[] {
   const p = c.ctx.paths;
   return [
+    helperPath(),
+    'exit-hook',
+    ownerFile(c, id),
     join(packageRoot(), 'bin/hutch'),
     '--root',
     p.root,
@@ -88,6 +106,7 @@ export async function startContainer(
   id: string,
   mode: StartMode,
   beforeStart?: (rec: ContainerRecord, conmon: Conmon) => Promise<void>,
+  opts: StartOptions = {},
 ): Promise<Started> {
   const lock = lockFile(c.store.lockPath(id));
   if (!lock) throw new HutchError('LOCK', `could not lock container ${id}`);
@@ -121,6 +140,8 @@ export async function startContainer(
       const cachedBpf = useCachedFilter(spec, c.store.seccompCacheDir, bpfKey);
       writeJsonAtomic(join(c.store.bundle(id), 'config.json'), spec, 0o600);
       rmSync(c.store.exitFile(id), { force: true });
+      if (opts.owner) writeFileAtomic(ownerFile(c, id), String(process.pid));
+      else rmSync(ownerFile(c, id), { force: true });
       const conmon = await startConmon({
         id,
         name: rec.name,
@@ -158,6 +179,7 @@ export async function startContainer(
             : undefined,
       };
       c.store.write(rec);
+      if (rec.state.health) ensureSupervisor(c);
       return { rec, conmon };
     } catch (e) {
       log.debug(`start of ${id} failed: ${(e as Error).message}`);

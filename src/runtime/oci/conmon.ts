@@ -148,6 +148,13 @@ export async function startConmon(o: ConmonOptions): Promise<Conmon> {
   });
   const stderr: string[] = [];
   child.on('error', (e) => stderr.push(e.message));
+  // conmon forks: the child creates the container and reports on the sync pipe,
+  // while the parent writes conmon's pid file (-P) and exits. The report can
+  // come first, so the pid file is read only once the parent is gone.
+  const parentDone = new Promise<void>((resolve) => {
+    child.once('exit', () => resolve());
+    child.once('error', () => resolve());
+  });
   const nextLine = (): Promise<string | undefined> =>
     lines.length
       ? Promise.resolve(lines.shift())
@@ -175,6 +182,9 @@ export async function startConmon(o: ConmonOptions): Promise<Conmon> {
   if (first.data < 0 || first.message) {
     const why = (first.message ?? '').trim().replace(/^.*?msg="?/s, '');
     throw runtimeCreateError(o.runtime.name, why);
+  }
+  if (child.exitCode === null && child.signalCode === null) {
+    await Promise.race([parentDone, new Promise((r) => setTimeout(r, 5000).unref())]);
   }
   const conmonPid = Number(
     readFileSync(`${o.bundle}/${o.exec ? 'exec-conmon.pid' : 'conmon.pid'}`, 'utf8').trim(),
