@@ -364,10 +364,15 @@ static void on_term(int sig) {
 }
 
 static int cmd_mkns(int argc, char **argv) {
-  if (argc != 3) {
-    fprintf(stderr, "usage: hutch-helper mkns PIDFILE UIDMAP GIDMAP\n");
+  if (argc != 3 && argc != 4) {
+    fprintf(stderr, "usage: hutch-helper mkns PIDFILE UIDMAP GIDMAP [ADOPT_PID]\n");
     return 125;
   }
+  /* ADOPT_PID: a live process of the user's still inside the old namespace
+   * (a running container's conmon). The new pause process joins its
+   * namespaces instead of building new ones, so running containers and their
+   * mounts stay reachable when the previous pause process has died. */
+  pid_t adopt = argc == 4 ? (pid_t)atol(argv[3]) : 0;
   const char *pidfile = argv[0];
   char lockpath[4200], tmppath[4200];
   snprintf(lockpath, sizeof lockpath, "%s.lock", pidfile);
@@ -391,18 +396,26 @@ static int cmd_mkns(int argc, char **argv) {
     close(lockfd);
     close(up[0]);
     close(down[1]);
-    if (unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0) {
-      fprintf(stderr, "hutch-helper: unshare(user, mount): %s\n", strerror(errno));
-      _exit(1);
+    if (adopt > 0) {
+      if (join(adopt) != 0) {
+        fprintf(stderr, "hutch-helper: joining the namespaces of process %d: %s\n", (int)adopt, strerror(errno));
+        _exit(1);
+      }
+      if (write(up[1], "a", 1) != 1) _exit(1);
+    } else {
+      if (unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0) {
+        fprintf(stderr, "hutch-helper: unshare(user, mount): %s\n", strerror(errno));
+        _exit(1);
+      }
+      if (write(up[1], "u", 1) != 1) _exit(1);
+      if (read(down[0], &c, 1) != 1 || c != 'm') _exit(1);
     }
-    if (write(up[1], "u", 1) != 1) _exit(1);
-    if (read(down[0], &c, 1) != 1 || c != 'm') _exit(1);
     if (setresgid(0, 0, 0) != 0 || setresuid(0, 0, 0) != 0) {
       fprintf(stderr, "hutch-helper: become root in namespace: %s\n", strerror(errno));
       _exit(1);
     }
     /* Host mounts still propagate in; ours never propagate out. */
-    if (mount("none", "/", NULL, MS_REC | MS_SLAVE, NULL) != 0) {
+    if (adopt <= 0 && mount("none", "/", NULL, MS_REC | MS_SLAVE, NULL) != 0) {
       fprintf(stderr, "hutch-helper: make / rslave: %s\n", strerror(errno));
       _exit(1);
     }
@@ -439,11 +452,12 @@ static int cmd_mkns(int argc, char **argv) {
   close(up[1]);
   close(down[0]);
   char c = 0;
-  if (read(up[0], &c, 1) != 1 || c != 'u') {
+  if (read(up[0], &c, 1) != 1 || (c != 'u' && c != 'a')) {
     waitpid(child, NULL, 0);
     fprintf(stderr, "hutch-helper: the namespace could not be created\n");
     return 1;
   }
+  if (c == 'a') goto started; /* joined an existing namespace: its mappings stand */
   if (apply_map(child, argv[1], 1) != 0 || apply_map(child, argv[2], 0) != 0) {
     kill(child, SIGKILL);
     waitpid(child, NULL, 0);
@@ -451,6 +465,7 @@ static int cmd_mkns(int argc, char **argv) {
     return 1;
   }
   if (write(down[1], "m", 1) != 1) die("signal pause process");
+started:
   if (read(up[0], &c, 1) != 1 || c != 'p') {
     waitpid(child, NULL, 0);
     fprintf(stderr, "hutch-helper: the pause process failed to start\n");

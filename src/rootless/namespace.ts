@@ -70,6 +70,29 @@ export function livePausePid(paths: Paths): number | undefined {
   return isLiveProcess(pid, PAUSE_NAME) ? pid : undefined;
 }
 
+/**
+ * A process still inside this store's namespace after the pause process
+ * died: a running container's conmon (its command line names the store's
+ * runroot). Adopting its namespaces keeps running containers and their
+ * mounts reachable; a new namespace would strand them.
+ */
+export function findAdoptable(paths: Paths, uid: number): number | undefined {
+  const { readdirSync, statSync } = process.getBuiltinModule('node:fs');
+  const marker = `--root=${join(paths.runroot, 'oci')}/`;
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      if (statSync(`/proc/${name}`).uid !== uid) continue;
+      if (readFileSync(`/proc/${name}/comm`, 'utf8').trim() !== 'conmon') continue;
+      const args = readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0');
+      if (args.some((a) => a.startsWith(marker)) && isLiveProcess(Number(name))) return Number(name);
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return undefined;
+}
+
 /** Builds the namespace (idempotent: the helper re-checks under a lock). */
 export function createNamespace(paths: Paths): number {
   const ident = identity();
@@ -86,9 +109,18 @@ export function createNamespace(paths: Paths): number {
   // Loaded here, not at the top: child_process costs milliseconds to load and
   // is needed only on the first command after boot.
   const { spawnSync } = process.getBuiltinModule('node:child_process');
+  const adopt = findAdoptable(paths, ident.uid);
+  if (adopt !== undefined)
+    log.info(`the pause process was gone; rejoining the namespace of running containers (conmon ${adopt})`);
   const r = spawnSync(
     helperPath(),
-    ['mkns', pausePidFile(paths), spec(map.uid, ident.uid), spec(map.gid, ident.gid)],
+    [
+      'mkns',
+      pausePidFile(paths),
+      spec(map.uid, ident.uid),
+      spec(map.gid, ident.gid),
+      ...(adopt !== undefined ? [String(adopt)] : []),
+    ],
     { encoding: 'utf8' },
   );
   if (r.error) {

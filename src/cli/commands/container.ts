@@ -7,18 +7,25 @@ import type { CommandSpec, Parsed } from '../args/spec.ts';
 import { contextFor } from '../context.ts';
 import { confirm } from '../prompt.ts';
 import { out } from '../output.ts';
+import { command as attach } from './attach.ts';
 import { command as create } from './create.ts';
 import { command as exec } from './exec.ts';
 import { command as inspect, runInspectImages } from './inspect.ts';
 import { command as kill } from './kill.ts';
 import { command as logs } from './logs.ts';
+import { command as pause } from './pause.ts';
+import { command as port } from './port.ts';
 import { command as ps } from './ps.ts';
 import { command as rename } from './rename.ts';
 import { command as restart } from './restart.ts';
 import { command as rm } from './rm.ts';
 import { command as run } from './run.ts';
 import { command as start } from './start.ts';
+import { command as stats } from './stats.ts';
 import { command as stop } from './stop.ts';
+import { command as top } from './top.ts';
+import { command as unpause } from './unpause.ts';
+import { command as update } from './update.ts';
 import { command as wait } from './wait.ts';
 
 /** The exit command conmon runs when a container ends (not for users; hidden from help). */
@@ -69,6 +76,7 @@ export const command: CommandSpec = {
   name: 'container',
   summary: 'Manage containers',
   subcommands: [
+    attach,
     cleanup,
     create,
     exec,
@@ -79,6 +87,8 @@ export const command: CommandSpec = {
     },
     kill,
     logs,
+    pause,
+    port,
     { ...ps, name: 'ls', aliases: ['list', 'ps'] },
     prune,
     rename,
@@ -86,7 +96,11 @@ export const command: CommandSpec = {
     rm,
     run,
     start,
+    stats,
     stop,
+    top,
+    unpause,
+    update,
     wait,
   ],
 };

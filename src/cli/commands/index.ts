@@ -29,6 +29,25 @@ export const COMMANDS: Record<string, CommandEntry> = {
   exec: { summary: 'Execute a command in a running container', load: () => import('./exec.ts') },
   healthcheck: { summary: 'Manage healthchecks of containers', load: () => import('./healthcheck.ts') },
   rename: { summary: 'Rename a container', load: () => import('./rename.ts') },
+  top: { summary: 'Display the running processes of a container', load: () => import('./top.ts') },
+  stats: {
+    summary: 'Display a live stream of container(s) resource usage statistics',
+    load: () => import('./stats.ts'),
+  },
+  pause: { summary: 'Pause all processes within one or more containers', load: () => import('./pause.ts') },
+  unpause: {
+    summary: 'Unpause all processes within one or more containers',
+    load: () => import('./unpause.ts'),
+  },
+  port: {
+    summary: 'List port mappings or a specific mapping for the container',
+    load: () => import('./port.ts'),
+  },
+  attach: {
+    summary: 'Attach local standard input, output, and error streams to a running container',
+    load: () => import('./attach.ts'),
+  },
+  update: { summary: 'Update configuration of one or more containers', load: () => import('./update.ts') },
   history: { summary: 'Show the history of an image', load: () => import('./history.ts') },
   image: { summary: 'Manage images', load: () => import('./image.ts') },
   images: { summary: 'List images', load: () => import('./images.ts') },

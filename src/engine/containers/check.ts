@@ -235,15 +235,13 @@ async function killOrphan(p: ConmonProcess): Promise<void> {
   const runtime = runtimeOf(p);
   const start = processStart(p.pid);
   if (start === undefined) return;
+  // Its init, not --all: without a delegated cgroup the runtime finds no processes for
+  // --all and kills nothing. Init is PID 1 of the container's namespace, so the rest die with it.
   let killed = false;
-  for (const all of [true, false]) {
-    try {
-      killed = runtime.kill(p.id, 'SIGKILL', all);
-      break;
-    } catch (e) {
-      // Without a delegated cgroup --all may be refused: then the container's init alone.
-      log.debug(`kill ${p.id}: ${(e as Error).message}`);
-    }
+  try {
+    killed = runtime.kill(p.id, 'SIGKILL');
+  } catch (e) {
+    log.debug(`kill ${p.id}: ${(e as Error).message}`);
   }
   // The runtime no longer knows the container: only conmon is left, and it is ours to end.
   if (!killed) signalProcess(p.pid);
@@ -309,6 +307,7 @@ function reconcile(c: Containers, ids: string[], mounts: Map<string, string[]>):
       ? !reallyRunning(c, rec)
       : mounts.has(id) || inRuntime.has(id) || rec.state.rootfs !== undefined;
     if (!stale) continue;
+    log.info(`container ${rec.name}: releasing what its ended process or an interrupted command left`);
     try {
       releaseExited(c, id);
     } catch (e) {

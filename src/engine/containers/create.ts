@@ -207,13 +207,16 @@ export function validateOptions(o: RunOptions, rootless: boolean): void {
   checkNamespaceMode('--ipc', o.ipc, ['private', 'host', 'shareable', 'none', '']);
   checkNamespaceMode('--pid', o.pid, ['private', 'host', '']);
   checkNamespaceMode('--uts', o.uts, ['private', 'host', '']);
-  if (!['', 'host', 'keep-id', 'nomap', 'auto'].includes(o.userns.split(':')[0]!)) {
-    throw bad(
-      `--userns ${o.userns}: not supported`,
-      'Use host (the default), keep-id[:uid=N,gid=N] or nomap.',
-    );
+  const userns = o.userns.split(':')[0]!;
+  if (userns === 'keep-id' || userns === 'nomap' || userns === 'auto') {
+    // Refused rather than ignored: running with another mapping than asked would be silent harm.
+    throw new HutchError('USERNS_UNSUPPORTED', `--userns ${o.userns} is not available yet`, {
+      hint: 'Run without --userns (container root is your user), and use :U on volumes to give a container user your files.',
+    });
   }
-  if (o.userns === 'nomap' && !rootless) throw bad('--userns nomap is only for rootless use');
+  if (userns !== '' && userns !== 'host') {
+    throw bad(`--userns ${o.userns}: not supported`, 'Use host (the default).');
+  }
 }
 
 export async function createContainer(c: Containers, req: CreateRequest): Promise<ContainerRecord> {

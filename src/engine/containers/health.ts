@@ -74,7 +74,9 @@ export async function runCheck(c: Containers, rec: ContainerRecord): Promise<Che
 
 /** docker's rules: healthy at the first success; unhealthy after `retries` failures in a row, not counting failures in the start period. */
 export function nextHealth(prev: HealthState | undefined, rec: ContainerRecord, r: CheckResult): HealthState {
-  const h: HealthState = prev ? { ...prev, log: [...prev.log] } : { status: 'starting', failingStreak: 0, log: [] };
+  const h: HealthState = prev
+    ? { ...prev, log: [...prev.log] }
+    : { status: 'starting', failingStreak: 0, log: [] };
   h.log.push({ start: r.start, end: r.end, exitCode: r.exitCode, output: r.output });
   if (h.log.length > KEEP_RESULTS) h.log.splice(0, h.log.length - KEEP_RESULTS);
   if (r.exitCode === 0) {

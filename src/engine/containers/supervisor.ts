@@ -35,7 +35,15 @@ export function ensureSupervisor(c: Containers): void {
   const logFd = openSync(join(p.runroot, 'supervisor.log'), 'a', 0o600);
   const child = spawn(
     join(packageRoot(), 'bin/hutch'),
-    ['--root', p.root, '--runroot', p.runroot, ...(c.ctx.storageDriver ? ['--storage-driver', c.ctx.storageDriver] : []), 'system', 'supervise'],
+    [
+      '--root',
+      p.root,
+      '--runroot',
+      p.runroot,
+      ...(c.ctx.storageDriver ? ['--storage-driver', c.ctx.storageDriver] : []),
+      'system',
+      'supervise',
+    ],
     { detached: true, stdio: ['ignore', logFd, logFd], env: conmonEnv() },
   );
   child.unref();

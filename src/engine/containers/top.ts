@@ -192,7 +192,13 @@ function commandLine(pid: number, st: ProcStat): string {
 }
 
 /** One `ps -ef` row, or undefined if the process ended meanwhile. */
-function psEfRow(pid: number, boot: number, up: number, now: Date, names: Map<number, string>): string[] | undefined {
+function psEfRow(
+  pid: number,
+  boot: number,
+  up: number,
+  now: Date,
+  names: Map<number, string>,
+): string[] | undefined {
   const st = readStat(pid);
   const uid = uidOf(pid);
   if (!st || uid === undefined) return undefined;

@@ -150,7 +150,7 @@ describe('containers under stress', { skip: SKIP }, () => {
     assert.deepEqual(held(box), { mounts: [], runtime: [], conmons: [] });
   });
 
-  it('SIGKILL of run --rm, run -d, stop and rm -f at random moments leaves no problem and no leak', async () => {
+  it('SIGKILL of run --rm, run -d, stop and rm -f at random moments leaves no problem and no leak', async (t) => {
     const box = sandbox();
     boxes.push(box);
     ok(box, ['pull', '-q', image]);
@@ -201,6 +201,7 @@ describe('containers under stress', { skip: SKIP }, () => {
     const rmMs = timed(box, ['rm', '-f', 'victim']);
     await rounds('rm -f', ['rm', '-f', 'victim'], rmMs, 14, victim);
 
+    t.diagnostic(`runs killed mid-way, of ${ROUNDS} each: ${JSON.stringify(killed)}`);
     const total = Object.values(killed).reduce((a, b) => a + b, 0);
     assert.ok(total >= ROUNDS, `most runs should be killed mid-way: ${JSON.stringify(killed)}`);
 

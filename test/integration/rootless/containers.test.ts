@@ -7,11 +7,11 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseSubIdFile, rangesFor } from '../../../src/rootless/subid.ts';
-import { HUTCH, sandbox } from '../../support/hutch.ts';
+import { HUTCH, killAndWait, sandbox } from '../../support/hutch.ts';
 import type { Sandbox } from '../../support/hutch.ts';
 import { NEEDS_REGISTRY, REGISTRY } from '../../support/images.ts';
 
@@ -241,6 +241,45 @@ for (const runtime of ['crun', 'runc']) {
       assert.equal(h(['rm', `flaky-${runtime}`]).status, 0);
     });
 
+    it('turns a container unhealthy in ps when its healthcheck fails, and healthy when it passes', async () => {
+      const name = `hc-${runtime}`;
+      const r = h([
+        'run',
+        '-d',
+        '--name',
+        name,
+        '--health-cmd',
+        'test -e /tmp/ok',
+        '--health-interval',
+        '1s',
+        '--health-retries',
+        '2',
+        img(),
+        'sleep',
+        '60',
+      ]);
+      assert.equal(r.status, 0, r.stderr);
+      await until(
+        'unhealthy',
+        () => /\(unhealthy\)/.test(h(['ps', '--filter', `name=${name}`]).stdout),
+        20_000,
+      );
+      assert.match(
+        h(['ps', '--filter', 'health=unhealthy', '--format', '{{.Names}}']).stdout,
+        new RegExp(name),
+      );
+      assert.equal(h(['exec', name, 'touch', '/tmp/ok']).status, 0);
+      await until('healthy', () => /\(healthy\)/.test(h(['ps', '--filter', `name=${name}`]).stdout), 20_000);
+      const health = JSON.parse(h(['inspect', '--format', '{{json .State.Health}}', name]).stdout) as {
+        Status: string;
+        Log: { ExitCode: number }[];
+      };
+      assert.equal(health.Status, 'healthy');
+      assert.equal(health.Log.at(-1)!.ExitCode, 0);
+      assert.equal(h(['healthcheck', 'run', name]).status, 0);
+      assert.equal(h(['rm', '-f', name]).status, 0);
+    });
+
     it('applies --read-only with --tmpfs, --cap-drop ALL and no-new-privileges inside', () => {
       let r = h([
         'run',
@@ -283,6 +322,24 @@ for (const runtime of ['crun', 'runc']) {
         assert.match(r.stderr, /--memory/);
         assert.match(r.stderr, /hutch doctor|hutch setup/);
       }
+    });
+
+    it('rejoins the namespace of running containers when the pause process has died', () => {
+      const name = `keeper-${runtime}`;
+      assert.equal(h(['run', '-d', '--name', name, img(), 'sleep', '300']).status, 0);
+      const before = box.pausePid()!;
+      const mntBefore = readlinkSync(`/proc/${before}/ns/mnt`);
+      killAndWait(before);
+      assert.equal(h(['exec', name, 'echo', 'reachable']).stdout, 'reachable\n');
+      const after = box.pausePid()!;
+      assert.notEqual(after, before);
+      assert.equal(
+        readlinkSync(`/proc/${after}/ns/mnt`),
+        mntBefore,
+        'the same mount namespace, not a new one',
+      );
+      assert.equal(h(['rm', '-f', name]).status, 0);
+      assert.deepEqual(box.problems(), []);
     });
 
     it('keeps named volumes across containers and fills a new one from the image', () => {
