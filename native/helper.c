@@ -546,6 +546,10 @@ static int cmd_exit_hook(int argc, char **argv) {
     struct stat st;
     if (owner > 1 && stat(path, &st) == 0 && !is_zombie(owner)) return 0;
   }
+  /* Which conmon ended: cleanup ignores the exit of a monitor the container no longer has. */
+  char monitor[32];
+  snprintf(monitor, sizeof monitor, "%d", (int)getppid());
+  setenv("HUTCH_MONITOR_PID", monitor, 1);
   execv(argv[1], argv + 1);
   perror("hutch-helper exit-hook: exec");
   return 127;

@@ -4,6 +4,7 @@ import type { CommandSpec, Parsed } from '../args/spec.ts';
 import { contextFor } from '../context.ts';
 import { err } from '../output.ts';
 import { writeSync } from 'node:fs';
+import { which } from '../../util/which.ts';
 import { parseDetachKeys } from './run.ts';
 
 function writeOut(stream: 1 | 2, data: Buffer): void {
@@ -15,6 +16,19 @@ function writeOut(stream: 1 | 2, data: Buffer): void {
       if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') return;
     }
   }
+}
+
+/**
+ * Ends the command at once, with status 0. The read of the attach socket is
+ * still blocked in a libuv pool thread (the container runs on, and may print
+ * nothing for hours), and a normal exit joins the pool's threads, so it would
+ * wait for the container's next output. Replacing the process with `true`
+ * ends those threads without a join; the socket is close-on-exec.
+ */
+function leaveNow(): never {
+  const t = which('true');
+  if (t && typeof process.execve === 'function') process.execve(t, ['true'], {});
+  process.exit(0);
 }
 
 export async function runAttach(args: Parsed): Promise<number> {
@@ -29,9 +43,7 @@ export async function runAttach(args: Parsed): Promise<number> {
   });
   if (r.detached) {
     err('read escape sequence');
-    // The socket read that conmon would end by closing is still pending in a pool thread,
-    // and the container runs on: leave now rather than wait for its next output.
-    process.exit(0);
+    leaveNow();
   }
   return r.exitCode;
 }

@@ -93,19 +93,32 @@ export async function attachContainer(c: Containers, ref: string, io: AttachIo):
   const forwarding = io.stdin && rec.config.openStdin;
   if (forwarding) {
     if (tty && stdin.isTTY) stdin.setRawMode(true);
-    let matched = 0;
+    // Bytes that may begin the detach sequence are held back until it is complete (detach) or broken (sent).
+    let held: number[] = [];
     stdin.on('data', (chunk: Buffer) => {
       const keys = io.detachKeys;
-      if (keys && keys.length) {
-        for (const byte of chunk) {
-          matched = byte === keys[matched] ? matched + 1 : byte === keys[0] ? 1 : 0;
-          if (matched === keys.length) {
-            onDetach?.();
-            return;
-          }
+      if (!keys || keys.length === 0 || (held.length === 0 && !chunk.includes(keys[0]!))) {
+        attachment.write(chunk);
+        return;
+      }
+      const pass: number[] = [];
+      for (const byte of chunk) {
+        if (byte !== keys[held.length]) {
+          pass.push(...held);
+          held = [];
+        }
+        if (byte !== keys[held.length]) {
+          pass.push(byte);
+          continue;
+        }
+        held.push(byte);
+        if (held.length === keys.length) {
+          if (pass.length) attachment.write(Uint8Array.from(pass));
+          onDetach?.();
+          return;
         }
       }
-      attachment.write(chunk);
+      if (pass.length) attachment.write(Uint8Array.from(pass));
     });
     // Our EOF is not passed on: the container's stdin stays open for later attachments, as
     // docker keeps it for a container run with -i.

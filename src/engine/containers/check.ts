@@ -549,10 +549,10 @@ export async function checkContainers(ctx: Context, repair: boolean): Promise<Fi
       fix(f, () => rmSync(f, { force: true })),
     );
   }
-  // conmon's short link to a bundle, for the attach socket: RUNROOT/s/SHORTID.
+  // conmon's short link to a bundle, for the attach socket: RUNROOT/s/SHORTID (SHORTID-exec for exec).
   const ids = c.store.ids();
   for (const s of dirNames(c.store.socketsDir)) {
-    if (ids.some((id) => id.startsWith(s))) continue;
+    if (ids.some((id) => id.startsWith(s.slice(0, 12)))) continue;
     const p = join(c.store.socketsDir, s);
     found(
       'garbage',

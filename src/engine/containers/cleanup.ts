@@ -24,7 +24,12 @@ export interface CleanupResult {
 }
 
 /** Releases what an ended container held; under its lock. Returns the record as now stored. */
-export function releaseExited(c: Containers, id: string): ContainerRecord | undefined {
+export function releaseExited(
+  c: Containers,
+  id: string,
+  background = false,
+  monitorPid?: number,
+): ContainerRecord | undefined {
   let lock;
   try {
     lock = lockFile(c.store.lockPath(id));
@@ -38,6 +43,8 @@ export function releaseExited(c: Containers, id: string): ContainerRecord | unde
     const rec = c.store.read(id);
     if (!rec) return undefined;
     const s = rec.state;
+    // The exit of a monitor this container no longer has (it was started again since) is old news.
+    if (monitorPid !== undefined && s.conmonPid !== 0 && s.conmonPid !== monitorPid) return rec;
     const exit = readExitFile(c.store.exitFile(id));
     if ((s.status === 'running' || s.status === 'paused') && !exit && monitorAlive(s)) return rec;
     if (s.status === 'running' || s.status === 'paused') {
@@ -54,7 +61,10 @@ export function releaseExited(c: Containers, id: string): ContainerRecord | unde
     }
     const runtime = c.runtime(rec.runtime);
     try {
-      if (existsSync(join(runtime.root, id))) runtime.delete(id);
+      if (existsSync(join(runtime.root, id))) {
+        if (background) runtime.deleteInBackground(id);
+        else runtime.delete(id);
+      }
     } catch (e) {
       log.warn(`${rec.name}: ${(e as Error).message}`);
     }

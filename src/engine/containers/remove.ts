@@ -1,6 +1,4 @@
 /** `hutch rm`: stop if forced, release the root, remove record, bundle and (-v) anonymous volumes. */
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import type { ContainerRecord } from '../../runtime/containers/types.ts';
 import { HutchError } from '../../util/errors.ts';
 import { log } from '../../util/log.ts';
@@ -22,8 +20,6 @@ export function removeContainer(c: Containers, id: string, opts: RemoveOptions):
     });
   }
   releaseExited(c, id);
-  const runtime = c.runtime(rec.runtime);
-  if (existsSync(join(runtime.root, id))) runtime.delete(id);
   c.images.driver.removeContainer(id);
   c.store.remove(id, rec.name);
   if (opts.volumes) {

@@ -157,6 +157,14 @@ export async function startContainer(
         env: conmonEnv(),
       });
       created = true;
+      // Known before the process runs: a command killed from here on leaves a record that names its monitor.
+      rec.state = {
+        ...rec.state,
+        pid: conmon.pid,
+        conmonPid: conmon.conmonPid,
+        conmonStart: processStart(conmon.conmonPid) ?? 0,
+      };
+      c.store.write(rec);
       if (!cachedBpf) rememberFilter(runtime, id, c.store.seccompCacheDir, bpfKey);
       if (beforeStart) await beforeStart(rec, conmon);
       runtime.start(id);

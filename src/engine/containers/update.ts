@@ -47,6 +47,13 @@ function limitsForInspect(
   };
 }
 
+/** The flags given, as the user typed them: "--memory, --cpus". */
+function flagNames(given: ResourceChanges): string {
+  return Object.keys(given)
+    .map((k) => `--${k.replace(/[A-Z]/g, (ch) => `-${ch.toLowerCase()}`)}`)
+    .join(', ');
+}
+
 export function updateContainer(c: Containers, ref: string, req: UpdateRequest): ContainerRecord {
   if (!hasChanges(req)) {
     throw new HutchError('BAD_FLAG', 'you must provide one or more flags when using this command', {
@@ -86,7 +93,7 @@ export function updateContainer(c: Containers, ref: string, req: UpdateRequest):
           if (rootless && !ownCgroupPath(c, rec)) {
             throw new HutchError(
               'LIMITS_UNAVAILABLE',
-              `cannot change the limits of ${rec.name} while it runs: it was started without a cgroup of its own`,
+              `cannot apply ${flagNames(given)} to ${rec.name} while it runs: it was started without a cgroup of its own`,
               { hint: `Stop it, update it, and start it again: \`hutch stop ${rec.name}\` first.` },
             );
           }

@@ -96,8 +96,36 @@ export class OciRuntime {
   }
 
   start(id: string): void {
+    if (this.name === 'crun' && this.startThroughFifo(id)) return;
     const r = this.run(['start', id]);
     if (r.status !== 0) throw this.fail('start', r);
+  }
+
+  /**
+   * What `crun start` does for a container without hooks or a notify socket:
+   * the created container waits on its exec.fifo; opening it for writing,
+   * removing it and writing one byte lets it exec. Done here it saves a
+   * process start (about 6 ms of a container start); anything unexpected
+   * falls back to the real `crun start`.
+   */
+  private startThroughFifo(id: string): boolean {
+    const { openSync, writeSync, closeSync, unlinkSync, constants } = process.getBuiltinModule('node:fs');
+    const fifo = join(this.root, id, 'exec.fifo');
+    let fd: number;
+    try {
+      fd = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK);
+    } catch {
+      return false; // no fifo, or nobody waiting on it (ENXIO): let crun decide
+    }
+    try {
+      unlinkSync(fifo);
+      writeSync(fd, Buffer.alloc(1));
+      return true;
+    } catch {
+      return false;
+    } finally {
+      closeSync(fd);
+    }
   }
 
   /** Sends a signal; false when the container is already gone or stopped. */
@@ -117,6 +145,19 @@ export class OciRuntime {
     const text = `${r.stderr}${r.stdout}`;
     if (/does not exist|not found|no such file/i.test(text)) return;
     throw this.fail('delete', r);
+  }
+
+  /**
+   * Forgets an exited container without waiting: the runtime's delete runs
+   * on after this command returns (a foreground `run --rm` need not wait for
+   * it; `system check` reports runtime state left by a delete that failed).
+   */
+  deleteInBackground(id: string): void {
+    const { spawn } = process.getBuiltinModule('node:child_process');
+    spawn(this.path, [...this.globalArgs(), 'delete', '--force', id], {
+      detached: true,
+      stdio: 'ignore',
+    }).unref();
   }
 
   pause(id: string): void {
