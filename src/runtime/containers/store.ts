@@ -31,6 +31,7 @@ import { withLock } from '../../sys/lock.ts';
 import { errnoCode, HutchError } from '../../util/errors.ts';
 import { TEMP_MARK, writeJsonAtomic } from '../../util/fs-atomic.ts';
 import type { ContainerRecord } from './types.ts';
+import { log } from '../../util/log.ts';
 
 export const NAME_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
@@ -110,11 +111,16 @@ export class ContainerStore {
     }
   }
 
+  /** Every readable record; a damaged one is skipped with a warning (`system check --repair` removes it). */
   list(): ContainerRecord[] {
     const out: ContainerRecord[] = [];
     for (const id of this.ids()) {
-      const r = this.read(id);
-      if (r) out.push(r);
+      try {
+        const r = this.read(id);
+        if (r) out.push(r);
+      } catch (e) {
+        log.warn(`${(e as Error).message}; run \`hutch system check --repair\``);
+      }
     }
     return out;
   }

@@ -12,6 +12,7 @@ import type { SpawnSyncReturns } from 'node:child_process';
 import { join } from 'node:path';
 import { cgroupLayout, crunRefusesHybrid } from '../../host/cgroups.ts';
 import { realHost } from '../../host/view.ts';
+import type { HostView } from '../../host/view.ts';
 import { HutchError } from '../../util/errors.ts';
 import { log } from '../../util/log.ts';
 import { which } from '../../util/which.ts';
@@ -23,9 +24,17 @@ export interface RuntimeChoice {
   fallback: string | undefined;
 }
 
-export function pickRuntime(requested: string | undefined): RuntimeChoice {
+export interface PickOptions {
+  /** The host's facts (recorded hosts in tests). */
+  host?: HostView;
+  /** PATH lookup. */
+  which?: (name: string) => string | undefined;
+}
+
+export function pickRuntime(requested: string | undefined, opts: PickOptions = {}): RuntimeChoice {
+  const lookup = opts.which ?? which;
   if (requested) {
-    const path = requested.includes('/') ? requested : which(requested);
+    const path = requested.includes('/') ? requested : lookup(requested);
     if (!path) {
       throw new HutchError('NO_RUNTIME', `the OCI runtime "${requested}" is not installed`, {
         hint: `Install it (apt install ${requested}), or drop --runtime to use the default.`,
@@ -33,10 +42,10 @@ export function pickRuntime(requested: string | undefined): RuntimeChoice {
     }
     return { name: requested.split('/').pop()!, path, fallback: undefined };
   }
-  const crun = which('crun');
-  const hybrid = crun !== undefined && crunRefusesHybrid(cgroupLayout(realHost()));
+  const crun = lookup('crun');
+  const hybrid = crun !== undefined && crunRefusesHybrid(cgroupLayout(opts.host ?? realHost()));
   if (crun && !hybrid) return { name: 'crun', path: crun, fallback: undefined };
-  const runc = which('runc');
+  const runc = lookup('runc');
   if (runc) {
     return {
       name: 'runc',
@@ -45,6 +54,11 @@ export function pickRuntime(requested: string | undefined): RuntimeChoice {
         ? "crun refuses this host's hybrid cgroups; using runc (run `hutch doctor` for the fix that lets crun work)"
         : undefined,
     };
+  }
+  if (crun) {
+    throw new HutchError('NO_RUNTIME', "crun refuses this host's hybrid cgroups, and runc is not installed", {
+      hint: 'Install runc (apt install runc), or apply the cgroup fix `hutch doctor` shows so crun works.',
+    });
   }
   throw new HutchError('NO_RUNTIME', 'no OCI runtime found: neither crun nor runc is installed', {
     hint: 'Install one: apt install crun (or runc).',
@@ -183,7 +197,17 @@ export class OciRuntime {
   }
 
   update(id: string, resourcesJson: string): void {
-    const r = this.run(['update', '--resources', '-', id], resourcesJson);
-    if (r.status !== 0) throw this.fail('update', r);
+    // Through a file, not `--resources -`: crun opens /dev/stdin, which fails (ENXIO)
+    // on the socket Node gives a child as its stdin.
+    const { mkdtempSync, rmSync, writeFileSync } = process.getBuiltinModule('node:fs');
+    const { tmpdir } = process.getBuiltinModule('node:os');
+    const dir = mkdtempSync(join(tmpdir(), 'hutch-update-'));
+    try {
+      writeFileSync(join(dir, 'resources.json'), resourcesJson, { mode: 0o600 });
+      const r = this.run(['update', '--resources', join(dir, 'resources.json'), id]);
+      if (r.status !== 0) throw this.fail('update', r);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }
 }
