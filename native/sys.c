@@ -11,7 +11,7 @@
  *   mknod(path, mode, major, minor)
  *   lsetxattr(path, name, Buffer)   lgetxattr(path, name) -> Buffer | null
  *   llistxattr(path) -> string[]    lremovexattr(path, name)
- *   connectSeqpacket(path) -> fd    shutdownWrite(fd)
+ *   connectSeqpacket(path) -> fd    shutdownWrite(fd)   shutdownBoth(fd)
  *     conmon's attach socket is SOCK_SEQPACKET, which Node's net module
  *     cannot open; hutch reads and writes the returned fd with fs calls.
  *
@@ -277,12 +277,22 @@ static napi_value js_connect_seqpacket(napi_env env, napi_callback_info info) {
   return result;
 }
 
-static napi_value js_shutdown_write(napi_env env, napi_callback_info info) {
+static napi_value shutdown_how(napi_env env, napi_callback_info info, int how) {
   args_t a;
   int64_t fd;
   if (get_args(env, info, &a, 1) || get_int(env, a.argv[0], &fd)) return NULL;
-  if (shutdown((int)fd, SHUT_WR) != 0 && errno != ENOTCONN) return throw_errno(env, errno, "shutdown", NULL);
+  if (shutdown((int)fd, how) != 0 && errno != ENOTCONN) return throw_errno(env, errno, "shutdown", NULL);
   return undefined(env);
+}
+
+static napi_value js_shutdown_write(napi_env env, napi_callback_info info) {
+  return shutdown_how(env, info, SHUT_WR);
+}
+
+/* Wakes a read blocked on the socket in a pool thread (it returns 0), so a
+ * detaching client can exit without waiting for the container's next output. */
+static napi_value js_shutdown_both(napi_env env, napi_callback_info info) {
+  return shutdown_how(env, info, SHUT_RDWR);
 }
 
 static void export_fn(napi_env env, napi_value exports, const char *name, napi_callback cb) {
@@ -305,5 +315,6 @@ NAPI_EXPORT napi_value napi_register_module_v1(napi_env env, napi_value exports)
   export_fn(env, exports, "lremovexattr", js_lremovexattr);
   export_fn(env, exports, "connectSeqpacket", js_connect_seqpacket);
   export_fn(env, exports, "shutdownWrite", js_shutdown_write);
+  export_fn(env, exports, "shutdownBoth", js_shutdown_both);
   return exports;
 }

@@ -26,6 +26,7 @@ export interface SysBinding {
   /** A connected SOCK_SEQPACKET unix socket (conmon's attach socket), blocking. */
   connectSeqpacket(path: string): number;
   shutdownWrite(fd: number): void;
+  shutdownBoth(fd: number): void;
 }
 
 let binding: SysBinding | undefined;

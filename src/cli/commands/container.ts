@@ -8,8 +8,12 @@ import { contextFor } from '../context.ts';
 import { confirm } from '../prompt.ts';
 import { out } from '../output.ts';
 import { command as attach } from './attach.ts';
+import { command as commit } from './commit.ts';
+import { command as cp } from './cp.ts';
 import { command as create } from './create.ts';
+import { command as diff } from './diff.ts';
 import { command as exec } from './exec.ts';
+import { command as exportCmd } from './export.ts';
 import { command as inspect, runInspectImages } from './inspect.ts';
 import { command as kill } from './kill.ts';
 import { command as logs } from './logs.ts';
@@ -78,8 +82,12 @@ export const command: CommandSpec = {
   subcommands: [
     attach,
     cleanup,
+    commit,
+    cp,
     create,
+    diff,
     exec,
+    exportCmd,
     {
       ...inspect,
       summary: 'Display detailed information on one or more containers',

@@ -8,7 +8,9 @@ import { out, printJson } from '../output.ts';
 export async function runDiff(args: Parsed): Promise<void> {
   const format = typeof args.opts.format === 'string' ? args.opts.format : undefined;
   if (format !== undefined && format !== 'json') {
-    throw new HutchError('BAD_FORMAT', `unknown diff format "${format}"`, { hint: 'Use --format json, or leave it out.' });
+    throw new HutchError('BAD_FORMAT', `unknown diff format "${format}"`, {
+      hint: 'Use --format json, or leave it out.',
+    });
   }
   const list = diffContainer(await contextFor(args), args.operands[0]!);
   if (format === 'json') {

@@ -29,6 +29,16 @@ export const COMMANDS: Record<string, CommandEntry> = {
   exec: { summary: 'Execute a command in a running container', load: () => import('./exec.ts') },
   healthcheck: { summary: 'Manage healthchecks of containers', load: () => import('./healthcheck.ts') },
   rename: { summary: 'Rename a container', load: () => import('./rename.ts') },
+  commit: { summary: "Create a new image from a container's changes", load: () => import('./commit.ts') },
+  cp: {
+    summary: 'Copy files/folders between a container and the local filesystem',
+    load: () => import('./cp.ts'),
+  },
+  diff: {
+    summary: "Inspect changes to files or directories on a container's filesystem",
+    load: () => import('./diff.ts'),
+  },
+  export: { summary: "Export a container's filesystem as a tar archive", load: () => import('./export.ts') },
   top: { summary: 'Display the running processes of a container', load: () => import('./top.ts') },
   stats: {
     summary: 'Display a live stream of container(s) resource usage statistics',

@@ -46,9 +46,13 @@ export function diffSource(c: Containers, rec: ContainerRecord): DiffSource {
     const image = c.images.db.read().images.find((i) => i.id === rec.config.imageId);
     const layers = image?.layers ?? (rec.topLayer ? undefined : []);
     if (layers === undefined) {
-      throw new HutchError('NO_SUCH_IMAGE', `the image of container ${rec.name} (${rec.config.image}) is gone`, {
-        hint: 'Its changes cannot be told apart from the image without it: pull the image again.',
-      });
+      throw new HutchError(
+        'NO_SUCH_IMAGE',
+        `the image of container ${rec.name} (${rec.config.image}) is gone`,
+        {
+          hint: 'Its changes cannot be told apart from the image without it: pull the image again.',
+        },
+      );
     }
     return {
       driver: 'overlay',
@@ -76,12 +80,30 @@ export function runtimeMade(ch: Change): boolean {
   return st.isDirectory() && fs.readdirSync(Buffer.from(ch.source, 'latin1')).length === 0;
 }
 
-/** The changes without the runtime's own mount points (and, for an added directory, what is below stays). */
+function sameOwnerAndMode(a: string, b: string): boolean {
+  const fs = process.getBuiltinModule('node:fs');
+  const x = fs.lstatSync(Buffer.from(a, 'latin1'));
+  const y = fs.lstatSync(Buffer.from(b, 'latin1'));
+  return x.mode === y.mode && x.uid === y.uid && x.gid === y.gid;
+}
+
+/**
+ * The changes without the runtime's own mount points, nor the directories
+ * listed only because those were made in them (overlay copies `/etc` up to
+ * make `/etc/hosts`; docker's init layer hides the same).
+ */
 export function containerChanges(c: Containers, rec: ContainerRecord): Change[] {
   const list = changes(diffSource(c, rec));
-  const dropped = list.filter(runtimeMade);
-  if (dropped.length === 0) return list;
-  const drop = new Set(dropped);
+  const drop = new Set(list.filter(runtimeMade));
+  if (drop.size === 0) return list;
+  const parents = new Set([...drop].map((ch) => ch.path.slice(0, Math.max(0, ch.path.lastIndexOf('/')))));
+  for (const ch of list) {
+    if (ch.kind !== 'C' || !parents.has(ch.path) || ch.base === undefined || ch.source === undefined)
+      continue;
+    const below = `${ch.path}/`;
+    const kept = list.some((o) => !drop.has(o) && o !== ch && o.path.startsWith(below));
+    if (!kept && sameOwnerAndMode(ch.source, ch.base)) drop.add(ch);
+  }
   return list.filter((ch) => !drop.has(ch));
 }
 

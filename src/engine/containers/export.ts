@@ -71,13 +71,15 @@ export async function withContainerRoot<T>(
  * Runs `fn` with the container paused when it runs (docker pauses for
  * commit; hutch also for cp, so that no process swaps a directory for a
  * symbolic link while files are copied). Without a cgroup freezer (rootless
- * without delegated cgroups) it goes on unpaused, with a warning.
+ * without delegated cgroups) it goes on unpaused, with a warning (commit,
+ * where the user asked for the pause) or a debug line (`quiet`: cp).
  */
 export async function pausedDuring<T>(
   c: Containers,
   access: RootAccess,
   why: string,
   fn: () => Promise<T>,
+  quiet = false,
 ): Promise<T> {
   const rec = access.rec;
   if (!access.running || rec.state.status === 'paused') return fn();
@@ -85,7 +87,9 @@ export async function pausedDuring<T>(
   try {
     runtime.pause(rec.id);
   } catch (e) {
-    log.warn(`could not pause ${rec.name} for ${why} (${(e as Error).message.split('\n')[0]}): going on while it runs`);
+    (quiet ? log.debug : log.warn)(
+      `could not pause ${rec.name} for ${why} (${(e as Error).message.split('\n')[0]}): going on while it runs`,
+    );
     return fn();
   }
   try {
@@ -102,14 +106,21 @@ export async function pausedDuring<T>(
 /** Refuses a terminal as the destination of binary output, as docker does. */
 export function refuseTerminal(what: string): void {
   if (process.getBuiltinModule('node:tty').isatty(1)) {
-    throw new HutchError('STDOUT_IS_TERMINAL', 'cowardly refusing to save to a terminal. Use the -o flag or redirect', {
-      hint: `Write the ${what} to a file with -o FILE, or redirect it: hutch ... > out.tar`,
-    });
+    throw new HutchError(
+      'STDOUT_IS_TERMINAL',
+      'cowardly refusing to save to a terminal. Use the -o flag or redirect',
+      {
+        hint: `Write the ${what} to a file with -o FILE, or redirect it: hutch ... > out.tar`,
+      },
+    );
   }
 }
 
 /** Writes a generator's chunks to `out`, waiting whenever it is full. */
-export async function writeAll(chunks: Iterable<Buffer> | AsyncIterable<Buffer>, out: Writable): Promise<void> {
+export async function writeAll(
+  chunks: Iterable<Buffer> | AsyncIterable<Buffer>,
+  out: Writable,
+): Promise<void> {
   const { once } = process.getBuiltinModule('node:events');
   let failed: unknown;
   const onError = (e: unknown): void => {
@@ -122,7 +133,9 @@ export async function writeAll(chunks: Iterable<Buffer> | AsyncIterable<Buffer>,
       if (!out.write(chunk)) await Promise.race([once(out, 'drain'), once(out, 'error')]);
     }
     if (failed) throw failed;
-    await new Promise<void>((resolve, reject) => out.write(Buffer.alloc(0), (e) => (e ? reject(e) : resolve())));
+    await new Promise<void>((resolve, reject) =>
+      out.write(Buffer.alloc(0), (e) => (e ? reject(e) : resolve())),
+    );
   } finally {
     out.off('error', onError);
   }

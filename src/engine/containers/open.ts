@@ -7,6 +7,7 @@ import { ContainerStore } from '../../runtime/containers/store.ts';
 import { OciRuntime, pickRuntime } from '../../runtime/oci/runtime.ts';
 import { VolumeStore } from '../../runtime/volumes.ts';
 import type { Context } from '../context.ts';
+import { openStateful } from '../context.ts';
 import { onImageUse } from '../images.ts';
 import { openImageStore } from '../images-store.ts';
 import type { ImageStore } from '../images-store.ts';
@@ -24,13 +25,17 @@ export interface Containers {
 }
 
 export function openContainers(ctx: Context): Containers {
-  const images = openImageStore(ctx);
+  // The namespace and the store first; the image store (driver, blobs, metadata) only when used: `ps` never needs it.
+  openStateful(ctx);
   const store = new ContainerStore(ctx.paths.root, ctx.paths.runroot);
   const runtimes = new Map<string, OciRuntime>();
   let volumes: VolumeStore | undefined;
+  let images: ImageStore | undefined;
   return {
     ctx,
-    images,
+    get images() {
+      return (images ??= openImageStore(ctx));
+    },
     store,
     get volumes() {
       return (volumes ??= new VolumeStore(ctx.paths.root));

@@ -25,7 +25,7 @@ export interface ForegroundIo {
 }
 
 /** Resolves with the exit code once conmon has recorded the container's exit. */
-export function waitForExit(c: Containers, rec: ContainerRecord): Promise<number> {
+export function waitForExit(c: Containers, rec: ContainerRecord, signal?: AbortSignal): Promise<number> {
   const file = c.store.exitFile(rec.id);
   return new Promise((resolve) => {
     let watcher: FSWatcher | undefined;
@@ -56,6 +56,8 @@ export function waitForExit(c: Containers, rec: ContainerRecord): Promise<number
     }
     if (check()) return;
     poll.timer = setInterval(check, 250);
+    // On detach nothing is waited for any more: no watcher may keep this process alive.
+    signal?.addEventListener('abort', () => finish(-1), { once: true });
   });
 }
 
@@ -131,12 +133,14 @@ export async function runForeground(
   started.conmon.sync.unref();
   const unproxy = io.sigProxy && !rec.config.tty ? proxySignals(c, started.rec) : () => {};
   try {
-    const exited = waitForExit(c, started.rec);
+    const stopWaiting = new AbortController();
+    const exited = waitForExit(c, started.rec, stopWaiting.signal);
     const result = await Promise.race([
       exited.then((code) => ({ code })),
       detachedPromise.then(() => undefined),
     ]);
     if (result === undefined) {
+      stopWaiting.abort();
       attachment?.close();
       return { exitCode: 0, detached: true };
     }

@@ -22,6 +22,9 @@ import { parseRestart } from './create.ts';
 import type { Containers } from './open.ts';
 import { ownCgroupPath } from './stats.ts';
 
+/** The kernel's ceiling for pid_max on 64-bit systems (4 Mi). */
+const PID_MAX_LIMIT = 4 * 1024 * 1024;
+
 export type ResourceChanges = RunOptions['resources'];
 
 export interface UpdateRequest {
@@ -82,13 +85,15 @@ export function updateContainer(c: Containers, ref: string, req: UpdateRequest):
       const s = observedState(rec, c.store.exitFile(rec.id));
       if (s.status === 'running' || s.status === 'paused') {
         const resources: OciResources = { ...built.resources };
-        // --pids-limit 0 or -1 lifts a limit the container had: the runtime's -1 is "max".
+        // --pids-limit 0 or -1 lifts a limit the container had. runc writes -1 as "max", but
+        // crun (1.8) writes it as is, which the kernel refuses; PID_MAX_LIMIT, the most pids a
+        // kernel can ever have, is accepted by both and can never be reached.
         if (
           given.pidsLimit !== undefined &&
           !resources.pids &&
           Number(rec.options.resources.pidsLimit ?? 0) > 0
         )
-          resources.pids = { limit: -1 };
+          resources.pids = { limit: PID_MAX_LIMIT };
         if (Object.keys(resources).length > 0) {
           if (rootless && !ownCgroupPath(c, rec)) {
             throw new HutchError(

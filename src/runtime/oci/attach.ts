@@ -26,12 +26,30 @@ export interface Attachment {
 export function attachSocket(path: string, onOutput: (stream: 1 | 2, data: Buffer) => void): Attachment {
   const fd = sys().connectSeqpacket(path);
   let closed = false;
+  let fdClosed = false;
+  let reading = false;
+  const closeFd = (): void => {
+    if (fdClosed) return;
+    fdClosed = true;
+    try {
+      closeSync(fd);
+    } catch {
+      // Already gone with conmon.
+    }
+  };
   const done = new Promise<void>((resolve) => {
     const buf = Buffer.allocUnsafe(MAX_PACKET + 1);
+    const finish = (): void => {
+      reading = false;
+      // The fd is closed only once no read is pending on it: its number could be reused meanwhile.
+      if (closed) closeFd();
+      resolve();
+    };
     const next = (): void => {
-      if (closed) return resolve();
+      if (closed) return finish();
+      reading = true;
       read(fd, buf, 0, buf.length, null, (err, n) => {
-        if (err || n === 0) return resolve();
+        if (err || n === 0) return finish();
         const kind = buf[0];
         if (n > 1) onOutput(kind === STDERR_PIPE ? 2 : 1, Buffer.from(buf.subarray(1, n)));
         next();
@@ -61,10 +79,12 @@ export function attachSocket(path: string, onOutput: (stream: 1 | 2, data: Buffe
       if (closed) return;
       closed = true;
       try {
-        closeSync(fd);
+        // Wake the read pending in a pool thread: Node waits for it before it can exit.
+        sys().shutdownBoth(fd);
       } catch {
-        // Already gone with conmon.
+        // Already shut down by conmon.
       }
+      if (!reading) closeFd();
     },
   };
 }

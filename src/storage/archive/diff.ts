@@ -40,6 +40,8 @@ export interface Change {
   opaque?: boolean;
   /** A deletion already covered by an opaque directory: listed, not archived. */
   covered?: boolean;
+  /** C: the image's own file at this path (overlay: in the top-most lower layer that has it). */
+  base?: ByteName;
 }
 
 export interface OverlayDiff {
@@ -144,16 +146,17 @@ class Lowers {
     return out;
   }
 
-  /** Whether `rel` exists in the merged lower layers. */
-  has(rel: ByteName): boolean {
+  /** Where `rel` is in the merged lower layers, if it is there. */
+  find(rel: ByteName): ByteName | undefined {
     const slash = rel.lastIndexOf('/');
     const parent = slash < 0 ? '' : rel.slice(0, slash);
     const name = rel.slice(slash + 1);
     for (const d of this.dirsOf(parent)) {
-      const st = lstatMaybe(`${d}/${name}`);
-      if (st !== undefined) return !isWhiteout(st);
+      const p = `${d}/${name}`;
+      const st = lstatMaybe(p);
+      if (st !== undefined) return isWhiteout(st) ? undefined : p;
     }
-    return false;
+    return undefined;
   }
 
   /** The names the merged lower directory `rel` shows. */
@@ -183,26 +186,28 @@ function overlayChanges(src: OverlayDiff): Change[] {
       const path = join(rel, name);
       const source = `${top}/${path}`;
       const st = lstatSync(fsPath(source), { bigint: true });
-      const inLower = below && lowers.has(path);
+      const lower = below ? lowers.find(path) : undefined;
+      const inLower = lower !== undefined;
       if (isWhiteout(st)) {
         // A whiteout over nothing (the lower file was itself deleted later) changes nothing.
         if (inLower) out.push({ kind: 'D', path });
         continue;
       }
       const kind: ChangeKind = inLower ? 'C' : 'A';
+      const base = lower === undefined ? {} : { base: lower };
       if (!st.isDirectory()) {
         // Rootless mounts (userxattr) never make metacopy files or redirects; rootful ones may, by module options.
         if (!src.userxattr && st.isFile() && xattrOf(source, 'trusted.overlay.metacopy') !== undefined) {
           throw unsupportedOverlay(path, 'metacopy');
         }
-        out.push({ kind, path, source });
+        out.push({ kind, path, source, ...base });
         continue;
       }
       if (!src.userxattr && xattrOf(source, 'trusted.overlay.redirect') !== undefined) {
         throw unsupportedOverlay(path, 'redirect_dir');
       }
       const opaque = lowers.isOpaque(source);
-      const change: Change = { kind, path, source };
+      const change: Change = { kind, path, source, ...base };
       if (opaque && inLower) change.opaque = true;
       out.push(change);
       if (change.opaque) {
@@ -265,7 +270,7 @@ function vfsChanges(src: VfsDiff): Change[] {
       if (a.isDirectory() && b.isDirectory()) {
         // The directory's entry goes before its content: keep its place, decide after the walk below.
         const at = out.length;
-        out.push({ kind: 'C', path, source });
+        out.push({ kind: 'C', path, source, base: `${theirs}/${name}` });
         const inner = walk(path);
         if (same && !inner) out.splice(at, 1);
         else changed = true;
@@ -275,12 +280,12 @@ function vfsChanges(src: VfsDiff): Change[] {
       changed = true;
       if (a.isDirectory()) {
         // A directory where the image had something else: replaced, all of its content is new.
-        out.push({ kind: 'C', path, source });
+        out.push({ kind: 'C', path, source, base: `${theirs}/${name}` });
         for (const child of readdirSorted(source)) {
           const s = `${source}/${child}`;
           added(join(path, child), s, lstatSync(fsPath(s), { bigint: true }));
         }
-      } else out.push({ kind: 'C', path, source });
+      } else out.push({ kind: 'C', path, source, base: `${theirs}/${name}` });
     }
     return changed;
   };
