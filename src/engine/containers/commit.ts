@@ -231,7 +231,8 @@ export async function commitContainer(
       const id = hex(chainIds(diffIds).at(-1)!);
       const parentId = image.layers.at(-1);
       const layer = await withLayerLock(s.blobs, id, async () => {
-        const have = records.find((l) => l.id === id);
+        // Another commit of the same changes may have made it meanwhile.
+        const have = s.db.read().layers.find((l) => l.id === id);
         const gzDigest = writerDigest(staged.gzip);
         if (!s.driver.hasLayer(id)) {
           // The bytes are our own, hashed as they were written: the driver reads them as they are.
@@ -261,10 +262,7 @@ export async function commitContainer(
       });
       layers.push(layer);
       descriptors.push({
-        mediaType:
-          layer.mediaType === MEDIA.ociLayerGzip
-            ? MEDIA.ociLayerGzip
-            : layerTypeFor(layer.mediaType ?? MEDIA.ociLayerGzip, 'oci'),
+        mediaType: layerTypeFor(layer.mediaType ?? MEDIA.ociLayerGzip, 'oci'),
         digest: layer.compressedDigest!,
         size: pending.sizeOf(layer.compressedDigest!) ?? s.blobs.size(layer.compressedDigest!),
       });

@@ -251,7 +251,7 @@ async function extract(
   for (const w of r.warnings) log.warn(w);
 }
 
-/** The container path `clean` relative to its root, or '' for the root itself. */
+/** A host path below the container's root, relative to it ('' for the root itself). */
 function relativeTo(root: string, host: string): ByteName {
   if (host === root) return '';
   if (!host.startsWith(`${root}/`)) {
@@ -277,6 +277,7 @@ async function fromContainer(
       access,
       'cp',
       async () => {
+        warnIfMounted(rec, srcPath);
         const src = containerSource(root, rec.name, srcPath, opts.followLink === true);
         if (dest === '-') {
           // The archive as the container has it: its owners (as docker's).
@@ -307,6 +308,22 @@ async function fromContainer(
   });
 }
 
+/**
+ * A path under one of the container's mounts is the root filesystem's
+ * hidden copy, not what the container sees there (docker cp has the same
+ * limit): say so rather than let the copy look lost.
+ */
+function warnIfMounted(rec: RootAccess['rec'], path: string): void {
+  const clean = posix.resolve('/', path);
+  const mounts = [...rec.hostConfig.mounts.map((m) => m.destination), ...Object.keys(rec.hostConfig.tmpfs)];
+  const hit = mounts.find((m) => clean === m || clean.startsWith(m.endsWith('/') ? m : `${m}/`));
+  if (hit !== undefined) {
+    log.warn(
+      `${hit} is a mount in container ${rec.name}: cp reaches the root filesystem below it, not the mount; use \`hutch exec\` with tar for its files`,
+    );
+  }
+}
+
 function skipped(name: ByteName, why: string): void {
   log.warn(`${fromBytes(name)} was not copied: ${why}`);
 }
@@ -328,6 +345,7 @@ async function toContainer(
   const src = fromStdin ? undefined : hostSource(srcPath, opts.followLink === true);
   await withContainerRoot(c, ref, async (access: RootAccess) => {
     const { root, rec } = access;
+    warnIfMounted(rec, destPath);
     const d = spec(destPath, '/');
     const destHost = d.clean === '/' ? root : resolveInRoot(root, d.clean);
     const st = lstatMaybe(destHost);

@@ -4,9 +4,11 @@
  * Read from the storage driver's files directly, so it works on stopped
  * containers too and never mounts anything.
  */
+import { lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { changes, sortedForDisplay } from '../../storage/archive/diff.ts';
 import type { Change, DiffSource } from '../../storage/archive/diff.ts';
+import { fsPath } from '../../storage/archive/tar-writer.ts';
 import type { ContainerRecord } from '../../runtime/containers/types.ts';
 import { HutchError } from '../../util/errors.ts';
 import type { Context } from '../context.ts';
@@ -74,16 +76,14 @@ export function diffSource(c: Containers, rec: ContainerRecord): DiffSource {
  */
 export function runtimeMade(ch: Change): boolean {
   if (ch.kind !== 'A' || !RUNTIME_MADE.has(ch.path) || ch.source === undefined) return false;
-  const fs = process.getBuiltinModule('node:fs');
-  const st = fs.lstatSync(Buffer.from(ch.source, 'latin1'));
+  const st = lstatSync(fsPath(ch.source));
   if (st.isFile()) return st.size === 0;
-  return st.isDirectory() && fs.readdirSync(Buffer.from(ch.source, 'latin1')).length === 0;
+  return st.isDirectory() && readdirSync(fsPath(ch.source)).length === 0;
 }
 
 function sameOwnerAndMode(a: string, b: string): boolean {
-  const fs = process.getBuiltinModule('node:fs');
-  const x = fs.lstatSync(Buffer.from(a, 'latin1'));
-  const y = fs.lstatSync(Buffer.from(b, 'latin1'));
+  const x = lstatSync(fsPath(a));
+  const y = lstatSync(fsPath(b));
   return x.mode === y.mode && x.uid === y.uid && x.gid === y.gid;
 }
 

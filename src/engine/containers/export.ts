@@ -5,7 +5,7 @@
  * the container's lock, while it does not) and pausing a container while
  * its files are read or written.
  */
-import { realpathSync } from 'node:fs';
+import { createWriteStream, renameSync, realpathSync, rmSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { TreePacker, fromBytes, toBytes } from '../../storage/archive/tar-writer.ts';
 import type { ContainerRecord } from '../../runtime/containers/types.ts';
@@ -116,12 +116,27 @@ export function refuseTerminal(what: string): void {
   }
 }
 
+/** Waits until `out` can take more (or fails); the listeners go when it is done. */
+function drained(out: Writable): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const done = (e?: unknown): void => {
+      out.off('drain', done);
+      out.off('error', done);
+      out.off('close', done);
+      if (e) reject(e as Error);
+      else resolve();
+    };
+    out.on('drain', done);
+    out.on('error', done);
+    out.on('close', done);
+  });
+}
+
 /** Writes a generator's chunks to `out`, waiting whenever it is full. */
 export async function writeAll(
   chunks: Iterable<Buffer> | AsyncIterable<Buffer>,
   out: Writable,
 ): Promise<void> {
-  const { once } = process.getBuiltinModule('node:events');
   let failed: unknown;
   const onError = (e: unknown): void => {
     failed = e;
@@ -130,7 +145,7 @@ export async function writeAll(
   try {
     for await (const chunk of chunks) {
       if (failed) throw failed;
-      if (!out.write(chunk)) await Promise.race([once(out, 'drain'), once(out, 'error')]);
+      if (!out.write(chunk)) await drained(out);
     }
     if (failed) throw failed;
     await new Promise<void>((resolve, reject) =>
@@ -143,19 +158,18 @@ export async function writeAll(
 
 /** Writes to a file beside `target`, renamed into place when complete. */
 export async function toFile(target: string, write: (out: Writable) => Promise<void>): Promise<void> {
-  const fs = process.getBuiltinModule('node:fs');
   const tmp = tempPathFor(target);
-  const out = fs.createWriteStream(tmp, { flags: 'wx', mode: 0o644, highWaterMark: 1 << 20 });
+  const out = createWriteStream(tmp, { flags: 'wx', mode: 0o644, highWaterMark: 1 << 20 });
   try {
     await write(out);
     await new Promise<void>((resolve, reject) => {
       out.once('error', reject);
       out.end(() => resolve());
     });
-    fs.renameSync(tmp, target);
+    renameSync(tmp, target);
   } catch (e) {
     out.destroy();
-    fs.rmSync(tmp, { force: true });
+    rmSync(tmp, { force: true });
     if (errnoCode(e) === 'ENOENT' || errnoCode(e) === 'EACCES') {
       throw new HutchError('OUTPUT_FAILED', `cannot write ${target}: ${(e as Error).message}`, {
         hint: 'Give a file in a directory that exists and that you can write.',

@@ -20,7 +20,7 @@
  * The walk is two phases: the list of changes (cheap: names and lstat),
  * then the tar, which reads bodies as it streams.
  */
-import { lstatSync } from 'node:fs';
+import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import type { BigIntStats } from 'node:fs';
 import { isUtf8 } from 'node:buffer';
 import { sys } from '../../sys/native.ts';
@@ -83,7 +83,6 @@ function join(dir: ByteName, name: ByteName): ByteName {
 }
 
 function readdirSorted(path: ByteName): ByteName[] {
-  const { readdirSync } = process.getBuiltinModule('node:fs');
   return readdirSync(fsPath(path), { encoding: 'latin1' }).sort();
 }
 
@@ -299,7 +298,6 @@ function vfsChanges(src: VfsDiff): Change[] {
 }
 
 function sameLink(a: ByteName, b: ByteName): boolean {
-  const { readlinkSync } = process.getBuiltinModule('node:fs');
   return readlinkSync(fsPath(a), { encoding: 'latin1' }) === readlinkSync(fsPath(b), { encoding: 'latin1' });
 }
 

@@ -149,6 +149,21 @@ for (const driver of ['overlay', 'vfs']) {
       assert.equal(ok(h(['run', '--rm', 'files/img:v1', 'cat', '/added'])).stdout, 'new\n');
     });
 
+    it('a committed image survives push and pull (OCI and Docker schema 2), into a fresh store', () => {
+      const other = sandbox({ HUTCH_STORAGE_DRIVER: driver });
+      try {
+        for (const format of ['oci', 'v2s2']) {
+          const remote = `${REGISTRY}/files-${process.pid}-${driver}/img:${format}`;
+          ok(h(['tag', 'files/img:v1', remote]));
+          ok(h(['push', '--format', format, remote]));
+          ok(other.hutch(['pull', '-q', remote]));
+          assert.equal(ok(other.hutch(['run', '--rm', remote, 'cat', '/newdir/sub/f'])).stdout, 'f\n');
+        }
+      } finally {
+        other.cleanup();
+      }
+    });
+
     it('exports the whole root filesystem as a tar, to stdout or a file, never to a terminal', () => {
       const r = ok(sh(box, `"$HUTCH" export changed | tar -t`));
       const names = r.stdout.split('\n');
