@@ -83,6 +83,15 @@ export function prepareSpec(input: PrepareInput): OciSpec {
   const o = rec.options;
   const bundle = input.store.bundle(rec.id);
   const user = resolveUser(rootfs, rec.config.user || undefined, o.groupAdd);
+  if (user.keepGroups && rec.runtime !== 'crun') {
+    throw new HutchError(
+      'KEEP_GROUPS_UNSUPPORTED',
+      `--group-add keep-groups needs crun; this container runs on ${rec.runtime}`,
+      {
+        hint: 'Create it with --runtime crun, or list the groups with --group-add GID.',
+      },
+    );
+  }
 
   // docker makes a missing working directory, owned by the container's user.
   const cwd = rec.config.workingDir || '/';
@@ -228,7 +237,11 @@ export function prepareSpec(input: PrepareInput): OciSpec {
     readonlyPaths: paths.readonlyPaths,
     seccomp,
     privileged: o.privileged,
-    annotations: { 'io.hutch.container.name': rec.name },
+    annotations: {
+      'io.hutch.container.name': rec.name,
+      // --group-add keep-groups: the user's own supplementary groups go with the process (crun's extension).
+      ...(user.keepGroups ? { 'run.oci.keep_original_groups': '1' } : {}),
+    },
   });
 }
 
