@@ -9,7 +9,7 @@
  * The engine runs inside the user namespace: uid N here is the container's
  * uid N, so plain chown gives a volume to a container user.
  */
-import { randomBytes } from 'node:crypto';
+import { randomHex } from '../util/random.ts';
 import {
   chmodSync,
   chownSync,
@@ -307,7 +307,7 @@ export class VolumeStore {
   create(opts: CreateVolumeOptions = {}): VolumeRecord {
     const options = opts.options ?? {};
     const kind = parseVolumeOptions(options);
-    const name = opts.name ?? randomBytes(32).toString('hex');
+    const name = opts.name ?? randomHex(32);
     validateVolumeName(name);
     return this.locked(() => {
       const existing = this.read(name);
@@ -364,7 +364,7 @@ export class VolumeStore {
       }
       const dir = join(this.dir, name);
       refuseIfMounted(dir, name);
-      const doomed = join(this.dir, `${TEMP_MARK}rm-${process.pid}-${randomBytes(4).toString('hex')}`);
+      const doomed = join(this.dir, `${TEMP_MARK}rm-${process.pid}-${randomHex(4)}`);
       // Gone from listings at once; a crash while deleting leaves a .tmp-* for cleanupTemp.
       renameSync(dir, doomed);
       rmSync(doomed, { recursive: true, force: true });

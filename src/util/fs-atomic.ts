@@ -13,12 +13,23 @@ export function tempPathFor(target: string): string {
   return join(dirname(target), `${TEMP_MARK}${basename(target)}-${process.pid}-${Date.now()}`);
 }
 
-export function writeFileAtomic(target: string, data: string | Uint8Array, mode = 0o644): void {
+/**
+ * `durable: false` skips the fsync, for files that are rebuilt from other
+ * state whenever they are needed (a container's spec and /etc files at each
+ * start): after a power loss they are simply made again, and the fsync of
+ * each costs about a millisecond.
+ */
+export function writeFileAtomic(
+  target: string,
+  data: string | Uint8Array,
+  mode = 0o644,
+  opts: { durable?: boolean } = {},
+): void {
   const tmp = tempPathFor(target);
   const fd = openSync(tmp, 'wx', mode);
   try {
     writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
-    fsyncSync(fd);
+    if (opts.durable !== false) fsyncSync(fd);
   } catch (e) {
     closeSync(fd);
     rmSync(tmp, { force: true });
@@ -33,8 +44,13 @@ export function writeFileAtomic(target: string, data: string | Uint8Array, mode 
   }
 }
 
-export function writeJsonAtomic(target: string, value: unknown, mode = 0o644): void {
-  writeFileAtomic(target, JSON.stringify(value, null, 2) + '\n', mode);
+export function writeJsonAtomic(
+  target: string,
+  value: unknown,
+  mode = 0o644,
+  opts: { durable?: boolean } = {},
+): void {
+  writeFileAtomic(target, JSON.stringify(value, null, 2) + '\n', mode, opts);
 }
 
 export function readIfExists(path: string): string | undefined {

@@ -107,10 +107,17 @@ export async function cleanupContainer(
   id: string,
   fromMonitor: boolean,
 ): Promise<CleanupResult> {
-  const rec = releaseExited(c, id);
+  // The exit hook says which conmon ended; a foreground run of a --rm container need not wait for the runtime's delete.
+  const monitor = fromMonitor ? Number(process.env.HUTCH_MONITOR_PID) || undefined : undefined;
+  const background = !fromMonitor && c.store.read(id)?.hostConfig.autoRemove === true;
+  const rec = releaseExited(c, id, background, monitor);
   if (!rec) return { rec: undefined, removed: false, restart: false };
   if (rec.state.status === 'running' || rec.state.status === 'paused')
     return { rec, removed: false, restart: false };
+  // The exit of a monitor the container no longer has (it was started again since) is old news.
+  if (monitor !== undefined && rec.state.conmonPid !== 0 && rec.state.conmonPid !== monitor) {
+    return { rec, removed: false, restart: false };
+  }
   if (rec.hostConfig.autoRemove) {
     removeContainer(c, rec.id, { force: true, volumes: true });
     return { rec, removed: true, restart: false };

@@ -3,8 +3,8 @@
  * check every flag, and record the container. Nothing is mounted or started
  * here; a bad flag fails before anything is written.
  */
+import { randomHex } from '../../util/random.ts';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
 import { hostnameFile, parseAddHost, validHostname } from '../../runtime/etc-files.ts';
 import { parseEnvFile, parseEnvFlag } from '../../runtime/env.ts';
 import {
@@ -266,7 +266,7 @@ export async function createContainer(c: Containers, req: CreateRequest): Promis
   for (const dest of Object.keys(ic.Volumes ?? {})) {
     const clean = dest.replace(/\/+$/, '') || '/';
     if (userMounts.some((m) => m.destination === clean)) continue;
-    const name = randomBytes(32).toString('hex');
+    const name = randomHex(32);
     userMounts.push({
       type: 'volume',
       source: name,
@@ -278,7 +278,7 @@ export async function createContainer(c: Containers, req: CreateRequest): Promis
   }
   for (const m of userMounts) {
     if (m.type === 'volume' && !m.name) {
-      m.name = randomBytes(32).toString('hex');
+      m.name = randomHex(32);
       m.source = m.name;
       m.options = [...m.options, 'anonymous'];
     }

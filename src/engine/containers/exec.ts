@@ -4,8 +4,8 @@
  * terminal pass straight through, its exit code is the command's); with -d
  * the runtime detaches and hutch returns at once.
  */
+import { randomHex } from '../../util/random.ts';
 import { readFileSync, rmSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { parseEnvFile, parseEnvFlag } from '../../runtime/env.ts';
 import { allCapabilities, resolveCapabilities } from '../../runtime/security.ts';
@@ -89,7 +89,7 @@ export async function execInContainer(c: Containers, req: ExecRequest): Promise<
     },
     capabilities: caps,
   };
-  const file = join(bundle, `exec-${randomBytes(6).toString('hex')}.json`);
+  const file = join(bundle, `exec-${randomHex(6)}.json`);
   writeJsonAtomic(file, processSpec, 0o600);
   const runtime = c.runtime(rec.runtime);
   const { spawn } = process.getBuiltinModule('node:child_process');

@@ -4,8 +4,8 @@
  * failing streak, the last five results), where `ps` and `inspect` read it.
  * The per-user supervisor (supervisor.ts) runs checks on schedule.
  */
+import { randomHex } from '../../util/random.ts';
 import { readFileSync, rmSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { ContainerRecord, HealthState } from '../../runtime/containers/types.ts';
 import type { OciSpec } from '../../runtime/spec.ts';
@@ -39,7 +39,7 @@ export async function runCheck(c: Containers, rec: ContainerRecord): Promise<Che
   const start = new Date().toISOString();
   const bundle = c.store.bundle(rec.id);
   const spec = JSON.parse(readFileSync(join(bundle, 'config.json'), 'utf8')) as OciSpec;
-  const file = join(bundle, `health-${randomBytes(6).toString('hex')}.json`);
+  const file = join(bundle, `health-${randomHex(6)}.json`);
   writeJsonAtomic(file, { ...spec.process, terminal: false, args: cmd }, 0o600);
   const runtime = c.runtime(rec.runtime);
   const { spawn } = process.getBuiltinModule('node:child_process');

@@ -19,7 +19,8 @@ export function removeContainer(c: Containers, id: string, opts: RemoveOptions):
       hint: 'Stop it first (hutch stop), or force the removal with -f.',
     });
   }
-  releaseExited(c, id);
+  // The runtime's record of a container being removed is left to its delete, which need not be waited for.
+  releaseExited(c, id, true);
   c.images.driver.removeContainer(id);
   c.store.remove(id, rec.name);
   if (opts.volumes) {

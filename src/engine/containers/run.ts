@@ -127,6 +127,9 @@ export async function runForeground(
         stdin.on('end', () => attachment?.closeStdin());
       }
     },
+    // This process cleans up after the container, so the exit hook need not start Node;
+    // with a restart policy the exit command must run to apply it.
+    { owner: rec.hostConfig.restartPolicy.name === 'no' },
   );
   // The sync pipe is no longer needed: conmon goes on alone.
   started.conmon.sync.stdio[3]?.destroy();

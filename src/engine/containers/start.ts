@@ -138,9 +138,9 @@ export async function startContainer(
       });
       const bpfKey = seccompCacheKey(spec, runtime);
       const cachedBpf = useCachedFilter(spec, c.store.seccompCacheDir, bpfKey);
-      writeJsonAtomic(join(c.store.bundle(id), 'config.json'), spec, 0o600);
+      writeJsonAtomic(join(c.store.bundle(id), 'config.json'), spec, 0o600, { durable: false });
       rmSync(c.store.exitFile(id), { force: true });
-      if (opts.owner) writeFileAtomic(ownerFile(c, id), String(process.pid));
+      if (opts.owner) writeFileAtomic(ownerFile(c, id), String(process.pid), 0o644, { durable: false });
       else rmSync(ownerFile(c, id), { force: true });
       const conmon = await startConmon({
         id,

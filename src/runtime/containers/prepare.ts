@@ -138,7 +138,7 @@ export function prepareSpec(input: PrepareInput): OciSpec {
     hostname: rec.config.hostname,
     addHosts: o.addHosts.map((h) => parseAddHost(h)),
   });
-  writeFileAtomic(join(bundle, 'hosts'), hostsText);
+  writeFileAtomic(join(bundle, 'hosts'), hostsText, 0o644, { durable: false });
   let hostResolv = '';
   try {
     hostResolv = readFileSync('/etc/resolv.conf', 'utf8');
@@ -155,6 +155,8 @@ export function prepareSpec(input: PrepareInput): OciSpec {
       dnsOptions: o.dnsOptions,
       network: netKind,
     }),
+    0o644,
+    { durable: false },
   );
   for (const f of ['hosts', 'hostname', 'resolv.conf']) {
     if (rec.hostConfig.mounts.some((m) => m.destination === `/etc/${f}`)) continue;

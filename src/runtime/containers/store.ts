@@ -14,7 +14,7 @@
  *   RUNROOT/exits/ID                    conmon's exit file
  *   RUNROOT/s/SHORTID -> bundle         conmon's short path to the attach socket
  */
-import { randomBytes } from 'node:crypto';
+import { randomHex } from '../../util/random.ts';
 import {
   existsSync,
   mkdirSync,
@@ -165,7 +165,7 @@ export class ContainerStore {
 
   newId(): string {
     for (;;) {
-      const id = randomBytes(32).toString('hex');
+      const id = randomHex(32);
       // docker's rule: a short ID that reads as a number would be mistaken for one.
       if (!/^[0-9]+$/.test(id.slice(0, 12)) && !existsSync(this.bundle(id))) return id;
     }
