@@ -1,6 +1,7 @@
 import { commandText, filterViews, statusText, views } from '../../engine/containers/list.ts';
 import type { ContainerView } from '../../engine/containers/list.ts';
-import { openContainers } from '../../engine/containers/open.ts';
+import { openContainerReader } from '../../engine/containers/open-light.ts';
+import type { ContainerReader } from '../../engine/containers/open-light.ts';
 import { humanSize } from '../../util/human.ts';
 import { FORMAT_TEMPLATE } from '../args/common.ts';
 import type { CommandSpec, Parsed } from '../args/spec.ts';
@@ -15,13 +16,7 @@ function trunc(s: string, n: number): string {
   return s.length > n ? `${s.slice(0, n - 1)}…` : s;
 }
 
-function row(
-  v: ContainerView,
-  noTrunc: boolean,
-  now: number,
-  withSize: boolean,
-  c: ReturnType<typeof openContainers>,
-) {
+function row(v: ContainerView, noTrunc: boolean, now: number, withSize: boolean, c: ContainerReader) {
   const cmd = commandText(v.rec);
   return {
     ID: noTrunc ? v.rec.id : v.rec.id.slice(0, 12),
@@ -81,7 +76,7 @@ function fastTable(rows: ReturnType<typeof row>[], size: boolean): string {
 
 export async function runPs(args: Parsed): Promise<void> {
   const o = args.opts;
-  const c = openContainers(await contextFor(args));
+  const c = openContainerReader(await contextFor(args));
   let list = views(c);
   const filters = (o.filter as string[] | undefined) ?? [];
   const all =

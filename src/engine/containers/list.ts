@@ -6,14 +6,14 @@
 import { observedState } from '../../runtime/containers/liveness.ts';
 import type { ContainerRecord, ContainerState } from '../../runtime/containers/types.ts';
 import { HutchError } from '../../util/errors.ts';
-import type { Containers } from './open.ts';
+import type { ContainerReader } from './open-light.ts';
 
 export interface ContainerView {
   rec: ContainerRecord;
   state: ContainerState;
 }
 
-export function views(c: Containers): ContainerView[] {
+export function views(c: ContainerReader): ContainerView[] {
   return c.store
     .list()
     .map((rec) => ({ rec, state: observedState(rec, c.store.exitFile(rec.id)) }))
@@ -63,7 +63,7 @@ export function commandText(rec: ContainerRecord): string {
 }
 
 /** Each filter key may repeat: values of one key are alternatives, keys must all match (docker's rule). */
-export function filterViews(list: ContainerView[], filters: string[], c: Containers): ContainerView[] {
+export function filterViews(list: ContainerView[], filters: string[], c: ContainerReader): ContainerView[] {
   const byKey = new Map<string, string[]>();
   for (const f of filters) {
     const eq = f.indexOf('=');
@@ -110,7 +110,8 @@ export function filterViews(list: ContainerView[], filters: string[], c: Contain
         const ids = values.map((v) => {
           try {
             return (
-              c.images.db
+              c
+                .imageDb()
                 .read()
                 .images.find(
                   (i) =>

@@ -4,6 +4,7 @@
  * where containers tell images and volumes that they are in use.
  */
 import { ContainerStore } from '../../runtime/containers/store.ts';
+import type { ImageDb } from '../../image/store/db.ts';
 import { OciRuntime, pickRuntime } from '../../runtime/oci/runtime.ts';
 import { VolumeStore } from '../../runtime/volumes.ts';
 import type { Context } from '../context.ts';
@@ -21,6 +22,8 @@ export interface Containers {
   images: ImageStore;
   store: ContainerStore;
   volumes: VolumeStore;
+  /** Image records alone (names, ids), without opening the storage driver. */
+  imageDb(): ImageDb;
   runtime(name?: string): OciRuntime;
 }
 
@@ -37,6 +40,7 @@ export function openContainers(ctx: Context): Containers {
       return (images ??= openImageStore(ctx));
     },
     store,
+    imageDb: () => (images ?? openImageStore(ctx)).db,
     get volumes() {
       return (volumes ??= new VolumeStore(ctx.paths.root));
     },

@@ -2,7 +2,7 @@
 import { lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ContainerRecord } from '../../runtime/containers/types.ts';
-import type { Containers } from './open.ts';
+import type { ContainerReader } from './open-light.ts';
 
 function du(path: string): number {
   let st;
@@ -17,7 +17,7 @@ function du(path: string): number {
   return total;
 }
 
-export function duSize(c: Containers, rec: ContainerRecord): number {
+export function duSize(c: ContainerReader, rec: ContainerRecord): number {
   const root = join(c.ctx.paths.root, 'storage', rec.driver, 'containers', rec.id);
   return du(join(root, rec.driver === 'overlay' ? 'diff' : 'rootfs'));
 }

@@ -29,11 +29,16 @@ import {
 import { join } from 'node:path';
 import { withLock } from '../../sys/lock.ts';
 import { errnoCode, HutchError } from '../../util/errors.ts';
-import { TEMP_MARK, writeJsonAtomic } from '../../util/fs-atomic.ts';
+import { TEMP_MARK, writeFileAtomic } from '../../util/fs-atomic.ts';
 import type { ContainerRecord } from './types.ts';
 import { log } from '../../util/log.ts';
 
 export const NAME_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+
+/** Records are written compact: `ps` parses every one of them on each call. */
+function writeRecord(path: string, r: ContainerRecord): void {
+  writeFileAtomic(path, JSON.stringify(r), 0o600);
+}
 
 export function noSuchContainer(ref: string): HutchError {
   return new HutchError('NO_SUCH_CONTAINER', `no such container: ${ref}`, {
@@ -180,7 +185,7 @@ export class ContainerStore {
     mkdirSync(tmp, { recursive: true, mode: 0o700 });
     try {
       prepare(tmp);
-      writeJsonAtomic(join(tmp, 'container.json'), record, 0o600);
+      writeRecord(join(tmp, 'container.json'), record);
       withLock(join(this.dir, 'containers.lock'), () => {
         this.reserveName(record.name, record.id);
         renameSync(tmp, this.bundle(record.id));
@@ -231,14 +236,14 @@ export class ContainerStore {
       const r = this.read(id);
       if (!r) throw noSuchContainer(id);
       fn(r);
-      writeJsonAtomic(this.recordPath(id), r, 0o600);
+      writeRecord(this.recordPath(id), r);
       return r;
     });
   }
 
   /** Writes a record; the caller holds the container's lock (see lockPath). */
   write(r: ContainerRecord): void {
-    writeJsonAtomic(this.recordPath(r.id), r, 0o600);
+    writeRecord(this.recordPath(r.id), r);
   }
 
   lockPath(id: string): string {
