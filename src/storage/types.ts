@@ -12,6 +12,15 @@ export interface ApplyResult {
   warnings: string[];
 }
 
+export interface MountOptions {
+  /**
+   * The root's changes need not survive a crash (a --rm container): the
+   * driver may skip syncing them, e.g. overlay's `volatile`, which spares
+   * the unmount a flush of everything the container wrote.
+   */
+  volatile?: boolean;
+}
+
 export interface LayerDriver {
   readonly name: 'overlay' | 'vfs' | string;
   /**
@@ -30,7 +39,7 @@ export interface LayerDriver {
    * Prepares a writable root for a container on top of `top` (a layer id) and
    * returns the path to use as the OCI runtime's root.path.
    */
-  mountContainer(containerId: string, top: string, chain: string[]): string;
+  mountContainer(containerId: string, top: string, chain: string[], opts?: MountOptions): string;
   unmountContainer(containerId: string): void;
   removeContainer(containerId: string): void;
   /** Bytes used by a layer (its own files). */

@@ -63,7 +63,9 @@ export async function runRun(args: Parsed): Promise<number> {
     return 0;
   }
   // With no terminal anywhere and nothing to keep, the container can use our stdio directly.
-  const anyTty = process.stdin.isTTY || process.stdout.isTTY || process.stderr.isTTY;
+  // isatty on the fds: process.stdin and friends would load Node's stream machinery (~6 ms).
+  const { isatty } = process.getBuiltinModule('node:tty');
+  const anyTty = isatty(0) || isatty(1) || isatty(2);
   const passthrough = req.rm && !req.tty && !anyTty;
   try {
     const r = await runForeground(

@@ -155,7 +155,10 @@ export async function runForeground(
     return { exitCode: result.code, detached };
   } finally {
     unproxy();
-    if (rec.config.tty && process.stdin.isTTY) process.stdin.setRawMode(false);
-    process.stdin.pause();
+    // process.stdin is touched only if it was used: its first access loads Node's streams (~6 ms).
+    if (!passthrough && io.stdin && rec.config.openStdin) {
+      if (rec.config.tty && process.stdin.isTTY) process.stdin.setRawMode(false);
+      process.stdin.pause();
+    }
   }
 }

@@ -126,7 +126,8 @@ export async function startContainer(
     try {
       // A container that exited may still be known to the runtime and mounted.
       if (existsSync(join(runtime.root, id))) runtime.delete(id);
-      const rootfs = driver.mountContainer(id, rec.topLayer, chain);
+      // A --rm container's writes die with it: no need to flush them at unmount.
+      const rootfs = driver.mountContainer(id, rec.topLayer, chain, { volatile: rec.hostConfig.autoRemove });
       mounted = true;
       const spec = prepareSpec({
         rec,

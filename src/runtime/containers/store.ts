@@ -36,8 +36,8 @@ import { log } from '../../util/log.ts';
 export const NAME_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
 /** Records are written compact: `ps` parses every one of them on each call. */
-function writeRecord(path: string, r: ContainerRecord): void {
-  writeFileAtomic(path, JSON.stringify(r), 0o600);
+function writeRecord(path: string, r: ContainerRecord, durable = true): void {
+  writeFileAtomic(path, JSON.stringify(r), 0o600, { durable });
 }
 
 export function noSuchContainer(ref: string): HutchError {
@@ -243,7 +243,10 @@ export class ContainerStore {
 
   /** Writes a record; the caller holds the container's lock (see lockPath). */
   write(r: ContainerRecord): void {
-    writeRecord(this.recordPath(r.id), r);
+    // State changes skip the fsync: a record is durable from its creation, and
+    // its state is checked against conmon and the exit file on every read,
+    // so an update lost with a power cut is reconciled like any other.
+    writeRecord(this.recordPath(r.id), r, false);
   }
 
   lockPath(id: string): string {

@@ -18,7 +18,7 @@ import { namespaceIdLimits } from '../../sys/identity.ts';
 import { MNT_DETACH, sys } from '../../sys/native.ts';
 import { HutchError, errnoCode } from '../../util/errors.ts';
 import { applyLayer } from '../extract/index.ts';
-import type { ApplyResult, LayerDriver } from '../types.ts';
+import type { ApplyResult, LayerDriver, MountOptions } from '../types.ts';
 import { DriverLayout } from './layout.ts';
 
 /** The kernel takes mount options up to a page; each lower costs `l/<26>:`. */
@@ -100,12 +100,12 @@ export class OverlayDriver implements LayerDriver {
     return join(this.layout.layer(id), 'diff');
   }
 
-  mountContainer(containerId: string, top: string): string {
+  mountContainer(containerId: string, top: string, _chain?: string[], opts: MountOptions = {}): string {
     const dir = this.layout.container(containerId);
     const merged = join(dir, 'merged');
     for (const sub of ['diff', 'work', 'merged']) mkdirSync(join(dir, sub), { recursive: true, mode: 0o755 });
     const lower = [`l/${this.link(top)}`, ...this.lowers(top)].join(':');
-    const data = `lowerdir=${lower},upperdir=${join(dir, 'diff')},workdir=${join(dir, 'work')}${this.rootless ? ',userxattr' : ''}`;
+    const data = `lowerdir=${lower},upperdir=${join(dir, 'diff')},workdir=${join(dir, 'work')}${this.rootless ? ',userxattr' : ''}${opts.volatile ? ',volatile' : ''}`;
     if (data.length > MAX_MOUNT_DATA) {
       throw new HutchError(
         'TOO_MANY_LAYERS',
@@ -119,7 +119,13 @@ export class OverlayDriver implements LayerDriver {
     const cwd = process.cwd();
     process.chdir(this.layout.home);
     try {
-      sys().mount('overlay', merged, 'overlay', 0, data);
+      try {
+        sys().mount('overlay', merged, 'overlay', 0, data);
+      } catch (e) {
+        // Kernels before 5.10 know no `volatile`: mount durably instead.
+        if (!opts.volatile || errnoCode(e) !== 'EINVAL') throw e;
+        sys().mount('overlay', merged, 'overlay', 0, data.replace(/,volatile$/, ''));
+      }
     } catch (e) {
       if (errnoCode(e) === 'EBUSY') return merged; // already mounted by an earlier start
       throw new HutchError('MOUNT', `mounting the container's root failed: ${(e as Error).message}`, {
