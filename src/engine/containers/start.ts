@@ -11,7 +11,7 @@ import { processStart, observedState } from '../../runtime/containers/liveness.t
 import { prepareSpec } from '../../runtime/containers/prepare.ts';
 import type { ContainerRecord } from '../../runtime/containers/types.ts';
 import { startConmon } from '../../runtime/oci/conmon.ts';
-import { rememberFilter, seccompCacheKey, useCachedFilter } from '../../runtime/oci/seccomp-cache.ts';
+import { rememberFilter } from '../../runtime/oci/seccomp-cache.ts';
 import type { Conmon, ConmonLog } from '../../runtime/oci/conmon.ts';
 import { parseBytes } from '../../runtime/resources.ts';
 import { lockFile } from '../../sys/lock.ts';
@@ -129,16 +129,15 @@ export async function startContainer(
       // A --rm container's writes die with it: no need to flush them at unmount.
       const rootfs = driver.mountContainer(id, rec.topLayer, chain, { volatile: rec.hostConfig.autoRemove });
       mounted = true;
-      const spec = prepareSpec({
+      const { spec, newFilter } = prepareSpec({
         rec,
         rootfs,
         store: c.store,
         volumes: c.volumes,
         rootless: c.ctx.ident.rootless,
         pidOf: pidOf(c),
+        runtime,
       });
-      const bpfKey = seccompCacheKey(spec, runtime);
-      const cachedBpf = useCachedFilter(spec, c.store.seccompCacheDir, bpfKey);
       writeJsonAtomic(join(c.store.bundle(id), 'config.json'), spec, 0o600, { durable: false });
       rmSync(c.store.exitFile(id), { force: true });
       if (opts.owner) writeFileAtomic(ownerFile(c, id), String(process.pid), 0o644, { durable: false });
@@ -166,7 +165,7 @@ export async function startContainer(
         conmonStart: processStart(conmon.conmonPid) ?? 0,
       };
       c.store.write(rec);
-      if (!cachedBpf) rememberFilter(runtime, id, c.store.seccompCacheDir, bpfKey);
+      rememberFilter(runtime.root, id, c.store.seccompCacheDir, newFilter);
       if (beforeStart) await beforeStart(rec, conmon);
       runtime.start(id);
       rec.state = {

@@ -24,7 +24,15 @@ import {
   parseSysctls,
   parseUlimit,
 } from '../resources.ts';
-import { parseSecurityOpts, pathRestrictions, resolveCapabilities, seccompProfile } from '../security.ts';
+import {
+  DEFAULT_SECCOMP_FILE,
+  parseSecurityOpts,
+  pathRestrictions,
+  resolveCapabilities,
+  seccompProfile,
+} from '../security.ts';
+import { BPF_ANNOTATION, cachedFilter, filterKey } from '../oci/seccomp-cache.ts';
+import type { FilterKey } from '../oci/seccomp-cache.ts';
 import { buildSpec } from '../spec.ts';
 import type { NamespaceMode, OciMount, OciSpec } from '../spec.ts';
 import { resolveUser } from '../user.ts';
@@ -43,6 +51,14 @@ export interface PrepareInput {
   rootless: boolean;
   /** Another container's namespaces, for container:NAME modes. */
   pidOf: (ref: string) => number;
+  /** The OCI runtime that will run it (compiled seccomp filters are per runtime). */
+  runtime: { name: string; path: string };
+}
+
+export interface Prepared {
+  spec: OciSpec;
+  /** Set when the runtime compiles the filter this time: keep it afterwards (rememberFilter). */
+  newFilter: FilterKey | undefined;
 }
 
 function nsMode(value: string, type: string, pidOf: (ref: string) => number): NamespaceMode {
@@ -78,7 +94,7 @@ function outsideUid(): number {
   return line[0] === '0' ? Number(line[1]) : 0;
 }
 
-export function prepareSpec(input: PrepareInput): OciSpec {
+export function prepareSpec(input: PrepareInput): Prepared {
   const { rec, rootfs, rootless } = input;
   const o = rec.options;
   const bundle = input.store.bundle(rec.id);
@@ -112,9 +128,14 @@ export function prepareSpec(input: PrepareInput): OciSpec {
     uid: user.uid,
   });
   const paths = pathRestrictions({ privileged: o.privileged, unmask: sec.unmask, mask: sec.mask });
-  const seccomp = o.privileged
-    ? undefined
-    : seccompProfile({ mode: sec.seccomp, capabilities: caps.bounding });
+  // A filter compiled for the same profile, capabilities, runtime and kernel is reused as is.
+  const profileFile = typeof sec.seccomp === 'object' ? sec.seccomp.file : DEFAULT_SECCOMP_FILE;
+  const key = o.privileged ? undefined : filterKey(input.runtime, sec.seccomp, caps.bounding, profileFile);
+  const bpf = cachedFilter(input.store.seccompCacheDir, key);
+  const seccomp =
+    o.privileged || bpf !== undefined
+      ? undefined
+      : seccompProfile({ mode: sec.seccomp, capabilities: caps.bounding });
 
   const layout = cgroupLayout(realHost());
   const built = buildResources(o.resources);
@@ -198,7 +219,7 @@ export function prepareSpec(input: PrepareInput): OciSpec {
     args = [INIT_PATH, '--', ...args];
   }
 
-  return buildSpec({
+  const spec = buildSpec({
     rootfs,
     readOnly: o.readOnly,
     process: {
@@ -241,10 +262,12 @@ export function prepareSpec(input: PrepareInput): OciSpec {
     privileged: o.privileged,
     annotations: {
       'io.hutch.container.name': rec.name,
+      ...(bpf !== undefined ? { [BPF_ANNOTATION]: bpf } : {}),
       // --group-add keep-groups: the user's own supplementary groups go with the process (crun's extension).
       ...(user.keepGroups ? { 'run.oci.keep_original_groups': '1' } : {}),
     },
   });
+  return { spec, newFilter: seccomp && key ? key : undefined };
 }
 
 /**

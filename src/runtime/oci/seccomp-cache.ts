@@ -2,12 +2,12 @@
  * Compiled seccomp filters, kept between starts. crun compiles the JSON
  * profile with libseccomp at every create (about 25 ms for the default
  * profile here, half of a container start); the result depends only on the
- * profile, the runtime build and the kernel. After a first start hutch keeps
- * the filter crun wrote (its state directory's seccomp.bpf) and hands it back
- * through crun's `run.oci.seccomp_bpf_data` annotation, which skips the
- * compilation. The cache lives under the runroot, so a reboot (perhaps into
- * another kernel) starts it afresh; the key includes the runtime binary's
- * size and mtime, so an upgrade does too.
+ * profile's source, the capabilities it is cut to, the runtime build and the
+ * kernel. After a first start hutch keeps the filter crun wrote (its state
+ * directory's seccomp.bpf) and hands it back through crun's
+ * `run.oci.seccomp_bpf_data` annotation, which skips the compilation; a hit
+ * also spares hutch building the profile. The cache lives under the runroot,
+ * so a reboot (perhaps into another kernel) starts it afresh.
  *
  * The file name is a quick (non-cryptographic) hash of the key; the file
  * holds the whole key beside the filter, and a filter is used only when its
@@ -18,8 +18,7 @@ import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../util/fs-atomic.ts';
-import type { OciSpec } from '../spec.ts';
-import type { OciRuntime } from './runtime.ts';
+import type { SeccompMode } from '../security.ts';
 
 export const BPF_ANNOTATION = 'run.oci.seccomp_bpf_data';
 
@@ -30,7 +29,7 @@ export interface FilterKey {
   name: string;
 }
 
-/** FNV-1a, 64 bits in two halves: spreads keys over file names, nothing more. */
+/** FNV-1a style, 64 bits in two halves: spreads keys over file names, nothing more. */
 function quickHash(text: string): string {
   let h1 = 0x811c9dc5;
   let h2 = 0x050c5d1f;
@@ -42,42 +41,66 @@ function quickHash(text: string): string {
   return h1.toString(16).padStart(8, '0') + h2.toString(16).padStart(8, '0');
 }
 
-export function seccompCacheKey(spec: OciSpec, runtime: OciRuntime): FilterKey | undefined {
-  if (!spec.linux.seccomp || runtime.name !== 'crun') return undefined;
+/**
+ * The key of the filter a container would get: undefined where there is no
+ * filter to cache (another runtime, unconfined, or a profile file missing:
+ * the built-in fallback profile is cheap to build and not worth keying).
+ */
+export function filterKey(
+  runtime: { name: string; path: string },
+  mode: SeccompMode,
+  capabilities: readonly string[],
+  profileFile: string,
+): FilterKey | undefined {
+  if (runtime.name !== 'crun' || mode === 'unconfined') return undefined;
   let bin;
+  let source;
+  let profile: string;
   try {
     bin = statSync(runtime.path);
+    source = statSync(profileFile);
+    profile = readFileSync(profileFile, 'utf8');
   } catch {
     return undefined;
   }
-  const text = `${runtime.path}\0${bin.size}\0${bin.mtimeMs}\0${release()}\0${JSON.stringify(spec.linux.seccomp)}`;
-  return { text, name: quickHash(text) };
+  const head = [
+    runtime.path,
+    bin.size,
+    bin.mtimeMs,
+    release(),
+    process.arch,
+    capabilities.join(','),
+    profileFile,
+  ];
+  // The name hashes only the short part (hashing 20 KB in cold JavaScript costs milliseconds);
+  // the exact match in cachedFilter still compares the profile's full text.
+  const name = quickHash([...head, source.size, source.mtimeMs].join('\0'));
+  return { text: [...head, profile].join('\0'), name };
 }
 
-/** Puts a cached filter into the spec; false when there is none (or it was made for another key). */
-export function useCachedFilter(spec: OciSpec, cacheDir: string, key: FilterKey | undefined): boolean {
-  if (!key) return false;
+/** The cached filter for this key, base64 for the annotation; undefined when there is none. */
+export function cachedFilter(cacheDir: string, key: FilterKey | undefined): string | undefined {
+  if (!key) return undefined;
   try {
     const stored = readFileSync(join(cacheDir, key.name));
     const eol = stored.indexOf(0x0a);
-    if (eol < 0 || stored.subarray(0, eol).toString('utf8') !== JSON.stringify(key.text)) return false;
-    spec.annotations[BPF_ANNOTATION] = stored.subarray(eol + 1).toString('base64');
-    return true;
+    if (eol < 0 || stored.subarray(0, eol).toString('utf8') !== JSON.stringify(key.text)) return undefined;
+    return stored.subarray(eol + 1).toString('base64');
   } catch {
-    return false;
+    return undefined;
   }
 }
 
 /** After a create that compiled the filter: keep what crun wrote. */
 export function rememberFilter(
-  runtime: OciRuntime,
+  runtimeRoot: string,
   id: string,
   cacheDir: string,
   key: FilterKey | undefined,
 ): void {
   if (!key) return;
   try {
-    const bpf = readFileSync(join(runtime.root, id, 'seccomp.bpf'));
+    const bpf = readFileSync(join(runtimeRoot, id, 'seccomp.bpf'));
     if (bpf.length === 0 || bpf.length % 8 !== 0) return; // not a sock_filter array
     mkdirSync(cacheDir, { recursive: true, mode: 0o700 });
     // The key as one JSON line (no newline inside), then the filter's bytes.
