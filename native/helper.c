@@ -530,27 +530,36 @@ static int is_zombie(pid_t pid) {
   return !paren || paren[1] != ' ' || paren[2] == 'Z' || paren[2] == 'X';
 }
 
-/* ---- `exit-hook OWNER_FILE CMD ARG...` ----------------------------------
+/* ---- `exit-hook OWNER_FILE RUNTIME RUNTIME_ROOT ID CMD ARG...` -----------
  * conmon's exit command. A foreground `hutch run` cleans up after its own
- * container and says so in OWNER_FILE (its pid); while that process lives,
- * starting Node for `hutch container cleanup` would only find the work done,
- * so this returns at once. Otherwise (detached containers, or a foreground
- * command that was killed) it execs the cleanup command. */
+ * container and says so in OWNER_FILE (its pid). While that process lives,
+ * starting Node for `hutch container cleanup` would only find the work done:
+ * the hook then does the one step the foreground command leaves to it, the
+ * runtime's delete of the ended container (RUNTIME --root=RUNTIME_ROOT
+ * delete --force ID), so that command need not wait for it. Otherwise
+ * (detached containers, or a foreground command that was killed) it execs
+ * the cleanup command. */
 static int cmd_exit_hook(int argc, char **argv) {
-  if (argc < 2) return 125;
+  if (argc < 5) return 125;
   char buf[32] = {0};
   if (read_small(argv[0], buf, sizeof buf) == 0) {
     pid_t owner = (pid_t)atol(buf);
     char path[64];
     snprintf(path, sizeof path, "/proc/%d", (int)owner);
     struct stat st;
-    if (owner > 1 && stat(path, &st) == 0 && !is_zombie(owner)) return 0;
+    if (owner > 1 && stat(path, &st) == 0 && !is_zombie(owner)) {
+      char root[4200];
+      snprintf(root, sizeof root, "--root=%s", argv[2]);
+      char *del[] = {argv[1], root, "delete", "--force", argv[3], NULL};
+      execv(argv[1], del);
+      return 0;
+    }
   }
   /* Which conmon ended: cleanup ignores the exit of a monitor the container no longer has. */
   char monitor[32];
   snprintf(monitor, sizeof monitor, "%d", (int)getppid());
   setenv("HUTCH_MONITOR_PID", monitor, 1);
-  execv(argv[1], argv + 1);
+  execv(argv[4], argv + 4);
   perror("hutch-helper exit-hook: exec");
   return 127;
 }

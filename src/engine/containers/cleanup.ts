@@ -62,8 +62,8 @@ export function releaseExited(
     const runtime = c.runtime(rec.runtime);
     try {
       if (existsSync(join(runtime.root, id))) {
-        if (background) runtime.deleteInBackground(id);
-        else runtime.delete(id);
+        // A foreground command's exit hook deletes it in the runtime (native/helper.c, exit-hook).
+        if (!background) runtime.delete(id);
       }
     } catch (e) {
       log.warn(`${rec.name}: ${(e as Error).message}`);
@@ -119,7 +119,7 @@ export async function cleanupContainer(
     return { rec, removed: false, restart: false };
   }
   if (rec.hostConfig.autoRemove) {
-    removeContainer(c, rec.id, { force: true, volumes: true });
+    removeContainer(c, rec.id, { force: true, volumes: true, hookDeletes: background });
     return { rec, removed: true, restart: false };
   }
   if (!fromMonitor || !restartWanted(rec)) return { rec, removed: false, restart: false };

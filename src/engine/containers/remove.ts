@@ -9,6 +9,8 @@ import { isRunning, waitForMonitor } from './stop.ts';
 export interface RemoveOptions {
   force: boolean;
   volumes: boolean;
+  /** The container's exit hook deletes it in the runtime (a foreground run): do not wait for that here. */
+  hookDeletes?: boolean;
 }
 
 export function removeContainer(c: Containers, id: string, opts: RemoveOptions): ContainerRecord | undefined {
@@ -19,8 +21,7 @@ export function removeContainer(c: Containers, id: string, opts: RemoveOptions):
       hint: 'Stop it first (hutch stop), or force the removal with -f.',
     });
   }
-  // The runtime's record of a container being removed is left to its delete, which need not be waited for.
-  releaseExited(c, id, true);
+  releaseExited(c, id, opts.hookDeletes === true);
   c.images.driver.removeContainer(id);
   c.store.remove(id, rec.name);
   if (opts.volumes) {

@@ -11,6 +11,7 @@ import { processStart, observedState } from '../../runtime/containers/liveness.t
 import { prepareSpec } from '../../runtime/containers/prepare.ts';
 import type { ContainerRecord } from '../../runtime/containers/types.ts';
 import { startConmon } from '../../runtime/oci/conmon.ts';
+import type { OciRuntime } from '../../runtime/oci/runtime.ts';
 import { rememberFilter } from '../../runtime/oci/seccomp-cache.ts';
 import type { Conmon, ConmonLog } from '../../runtime/oci/conmon.ts';
 import { parseBytes } from '../../runtime/resources.ts';
@@ -48,12 +49,15 @@ export function ownerFile(c: Containers, id: string): string {
  * ID` for this store, behind the native exit hook that skips it while a
  * foreground hutch that owns the container is alive (see native/helper.c).
  */
-export function exitCommand(c: Containers, id: string): string[] {
+export function exitCommand(c: Containers, id: string, runtime: OciRuntime): string[] {
   const p = c.ctx.paths;
   return [
     helperPath(),
     'exit-hook',
     ownerFile(c, id),
+    runtime.path,
+    runtime.root,
+    id,
     join(packageRoot(), 'bin/hutch'),
     '--root',
     p.root,
@@ -153,7 +157,7 @@ export async function startContainer(
         terminal: rec.config.tty,
         stdin: rec.config.openStdin,
         ...(mode.kind === 'passthrough' ? { stdio: mode.stdio } : {}),
-        exitCommand: exitCommand(c, id),
+        exitCommand: exitCommand(c, id, runtime),
         env: conmonEnv(),
       });
       created = true;

@@ -161,19 +161,6 @@ export class OciRuntime {
     throw this.fail('delete', r);
   }
 
-  /**
-   * Forgets an exited container without waiting: the runtime's delete runs
-   * on after this command returns (a foreground `run --rm` need not wait for
-   * it; `system check` reports runtime state left by a delete that failed).
-   */
-  deleteInBackground(id: string): void {
-    const { spawn } = process.getBuiltinModule('node:child_process');
-    spawn(this.path, [...this.globalArgs(), 'delete', '--force', id], {
-      detached: true,
-      stdio: 'ignore',
-    }).unref();
-  }
-
   pause(id: string): void {
     const r = this.run(['pause', id]);
     if (r.status !== 0) throw this.fail('pause', r);
