@@ -47,13 +47,13 @@ export async function runStart(args: Parsed): Promise<number> {
     try {
       const rec = c.store.get(ref);
       if (isRunning(c, rec)) {
-        out(ref);
+        out(o.all === true ? c.store.get(ref).name : ref);
         continue;
       }
       const started = await startContainer(c, rec.id, { kind: 'detached' });
       started.conmon.sync.stdio[3]?.destroy();
       started.conmon.sync.unref();
-      out(ref);
+      out(o.all === true ? c.store.get(ref).name : ref);
     } catch (e) {
       if (refs.length === 1) throw e;
       failed++;
