@@ -342,6 +342,30 @@ for (const runtime of ['crun', 'runc']) {
       assert.deepEqual(box.problems(), []);
     });
 
+    it('rotates the log at --log-opt max-size, keeping the newest lines', async () => {
+      const name = `chatty-${runtime}`;
+      const r = h([
+        'run',
+        '-d',
+        '--name',
+        name,
+        '--log-opt',
+        'max-size=2k',
+        img(),
+        'sh',
+        '-c',
+        'i=0; while [ $i -lt 300 ]; do echo line-$i; i=$((i+1)); done',
+      ]);
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(h(['wait', name]).stdout.trim(), '0');
+      const logPath = h(['inspect', '--format', '{{.LogPath}}', name]).stdout.trim();
+      assert.ok(statSync(logPath).size <= 2048 + 200, `the log file is ${statSync(logPath).size} bytes`);
+      const lines = h(['logs', name]).stdout.trim().split('\n');
+      assert.ok(lines.length > 0 && lines.length < 300, `${lines.length} lines kept`);
+      assert.equal(lines.at(-1), 'line-299');
+      assert.equal(h(['rm', name]).status, 0);
+    });
+
     it('keeps named volumes across containers and fills a new one from the image', () => {
       let r = h([
         'run',
