@@ -14,6 +14,9 @@ import { resolveUser } from '../../runtime/user.ts';
 import { HutchError } from '../../util/errors.ts';
 import { writeJsonAtomic } from '../../util/fs-atomic.ts';
 import type { Containers } from './open.ts';
+import { checkExecutable } from '../../runtime/containers/prepare.ts';
+import { startConmon } from '../../runtime/oci/conmon.ts';
+import { conmonEnv } from './start.ts';
 import { isRunning } from './stop.ts';
 
 export interface ExecRequest {
@@ -89,32 +92,40 @@ export async function execInContainer(c: Containers, req: ExecRequest): Promise<
     },
     capabilities: caps,
   };
-  const file = join(bundle, `exec-${randomHex(6)}.json`);
-  writeJsonAtomic(file, processSpec, 0o600);
+  // A missing or non-executable command gets docker's codes and a clear message, whatever the runtime.
+  checkExecutable(rec.state.rootfs, req.command[0]!, processSpec.env, processSpec.cwd);
+  const session = randomHex(6);
+  const file = join(bundle, `exec-${session}.json`);
+  writeJsonAtomic(file, processSpec, 0o600, { durable: false });
   const runtime = c.runtime(rec.runtime);
+  if (req.detach) {
+    // conmon stays with a detached process as its reaper: started by the runtime alone,
+    // it would be left a zombie under the container's init when it ends.
+    try {
+      const mon = await startConmon({
+        id: rec.id,
+        name: rec.name,
+        bundle,
+        runtime,
+        exitDir: c.store.exitsDir,
+        socketDir: c.store.socketsDir,
+        log: { driver: 'none' },
+        terminal: false,
+        stdin: false,
+        exitCommand: undefined,
+        exec: { processSpec: file, attach: false, session },
+        env: conmonEnv(),
+      });
+      mon.sync.stdio[3]?.destroy();
+      mon.sync.unref();
+    } finally {
+      rmSync(file, { force: true });
+    }
+    return 0;
+  }
   const { spawn } = process.getBuiltinModule('node:child_process');
-  const args = [
-    ...runtime.globalArgs(),
-    'exec',
-    '--process',
-    file,
-    ...(req.detach ? ['--detach'] : []),
-    rec.id,
-  ];
-  const child = spawn(runtime.path, args, {
-    stdio: [req.interactive || req.tty ? 'inherit' : 'ignore', 'inherit', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => {
-    const text = d.toString();
-    stderr += text;
-    // The runtime's own complaints are turned into docker's codes below; the process's stderr passes.
-    if (
-      !/executable file .* not found|permission denied|exec format error|no such file or directory/i.test(
-        text,
-      )
-    )
-      process.stderr.write(d);
+  const child = spawn(runtime.path, [...runtime.globalArgs(), 'exec', '--process', file, rec.id], {
+    stdio: [req.interactive || req.tty ? 'inherit' : 'ignore', 'inherit', 'inherit'],
   });
   const code = await new Promise<number>((resolve) => {
     child.on('exit', (status, signal) =>
@@ -125,15 +136,5 @@ export async function execInContainer(c: Containers, req: ExecRequest): Promise<
     child.on('error', () => resolve(126));
   });
   rmSync(file, { force: true });
-  if (/executable file .* not found|no such file or directory/i.test(stderr) && code !== 0) {
-    throw new HutchError('CMD_NOT_FOUND', `${runtime.name} exec: ${stderr.trim().split('\n').pop()}`, {
-      exitCode: 127,
-    });
-  }
-  if (/permission denied|exec format error/i.test(stderr) && code !== 0) {
-    throw new HutchError('CMD_CANNOT_INVOKE', `${runtime.name} exec: ${stderr.trim().split('\n').pop()}`, {
-      exitCode: 126,
-    });
-  }
   return code;
 }

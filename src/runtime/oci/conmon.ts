@@ -35,7 +35,7 @@ export interface ConmonOptions {
   stdio?: StdioOptions;
   exitCommand: string[] | undefined;
   /** exec: the process.json to run in the running container. */
-  exec?: { processSpec: string; attach: boolean };
+  exec?: { processSpec: string; attach: boolean; session: string };
   env: NodeJS.ProcessEnv;
 }
 
@@ -73,7 +73,7 @@ export function conmonArgs(o: ConmonOptions): string[] {
     '-c',
     o.id,
     '-u',
-    o.exec ? `${short}-exec` : short,
+    o.exec ? `${short}-${o.exec.session}` : short,
     '-n',
     o.name,
     '-r',
@@ -81,9 +81,9 @@ export function conmonArgs(o: ConmonOptions): string[] {
     '-b',
     o.bundle,
     '-p',
-    `${o.bundle}/${o.exec ? 'exec.pid' : 'pidfile'}`,
+    `${o.bundle}/${o.exec ? `exec-${o.exec.session}.pid` : 'pidfile'}`,
     '-P',
-    `${o.bundle}/${o.exec ? 'exec-conmon.pid' : 'conmon.pid'}`,
+    `${o.bundle}/${o.exec ? `exec-${o.exec.session}-conmon.pid` : 'conmon.pid'}`,
     '--socket-dir-path',
     o.socketDir,
     '--log-level',
@@ -187,7 +187,7 @@ export async function startConmon(o: ConmonOptions): Promise<Conmon> {
     await Promise.race([parentDone, new Promise((r) => setTimeout(r, 5000).unref())]);
   }
   const conmonPid = Number(
-    readFileSync(`${o.bundle}/${o.exec ? 'exec-conmon.pid' : 'conmon.pid'}`, 'utf8').trim(),
+    readFileSync(`${o.bundle}/${o.exec ? `exec-${o.exec.session}-conmon.pid` : 'conmon.pid'}`, 'utf8').trim(),
   );
   return { pid: first.data, conmonPid, sync: child, nextMessage };
 }

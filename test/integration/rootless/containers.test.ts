@@ -150,6 +150,20 @@ for (const runtime of ['crun', 'runc']) {
       assert.deepEqual(box.problems(), []);
     });
 
+    it('execs detached without leaving a zombie, passes the process stderr, and gives 127 for a missing command', async () => {
+      const name = `ex-${runtime}`;
+      assert.equal(h(['run', '-d', '--name', name, img(), 'sleep', '60']).status, 0);
+      assert.equal(h(['exec', '-d', name, 'sleep', '0.2']).status, 0);
+      await new Promise((r) => setTimeout(r, 1000));
+      const procs = h(['exec', name, 'ps', '-o', 'stat,comm']).stdout;
+      assert.doesNotMatch(procs, /^Z/m, procs);
+      const ls = h(['exec', name, 'ls', '/nope']);
+      assert.equal(ls.status, 1);
+      assert.match(ls.stderr, /No such file or directory/);
+      assert.equal(h(['exec', name, 'no-such-command']).status, 127);
+      assert.equal(h(['rm', '-f', name]).status, 0);
+    });
+
     it('follows logs until the container ends', () => {
       const r = h([
         'run',
