@@ -8,6 +8,12 @@
 import type { OciCapabilities, OciSeccomp } from './security.ts';
 import type { OciDevice, OciDeviceCgroup, OciResources, OciRlimit } from './resources.ts';
 
+/** A device cgroup rule for every device (`--privileged`): no type, major or minor. */
+export interface DeviceWildcard {
+  allow: boolean;
+  access: string;
+}
+
 export interface OciMount {
   destination: string;
   type: string;
@@ -45,7 +51,7 @@ export interface OciSpec {
     uidMappings?: OciIdMapping[];
     gidMappings?: OciIdMapping[];
     devices: OciDevice[];
-    resources: OciResources & { devices?: OciDeviceCgroup[] };
+    resources: OciResources & { devices?: (OciDeviceCgroup | DeviceWildcard)[] };
     cgroupsPath?: string;
     sysctl: Record<string, string>;
     maskedPaths: string[];
@@ -75,7 +81,7 @@ export interface SpecInput {
   /** Mounts beyond the defaults: /etc files, volumes, binds, tmpfs; they override defaults at the same place. */
   mounts: OciMount[];
   devices: OciDevice[];
-  resources: OciResources & { devices?: OciDeviceCgroup[] };
+  resources: OciResources & { devices?: (OciDeviceCgroup | DeviceWildcard)[] };
   cgroupsPath: string | undefined;
   sysctl: Record<string, string>;
   maskedPaths: string[];

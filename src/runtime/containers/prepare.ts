@@ -94,6 +94,48 @@ function outsideUid(): number {
   return line[0] === '0' ? Number(line[1]) : 0;
 }
 
+/** The terminal and pseudo-terminal nodes are the container's own (crun makes them); the rest the host's. */
+/** Directories of device nodes worth passing (tun, GPUs, sound, input); the others hold links or mounts. */
+const DEVICE_DIRS = new Set(['net', 'dri', 'snd', 'input']);
+
+const OWN_DEVICES = new Set([
+  'console',
+  'tty',
+  'ptmx',
+  'pts',
+  'shm',
+  'mqueue',
+  'null',
+  'zero',
+  'full',
+  'random',
+  'urandom',
+]);
+
+/**
+ * `--privileged`: the host's device nodes, as docker and podman give them.
+ * Rootless, crun binds them in (a user namespace cannot mknod), and those the
+ * user may not open stay unusable inside, as on the host.
+ */
+function hostDevices(): ReturnType<typeof parseDevice> {
+  const { readdirSync } = process.getBuiltinModule('node:fs');
+  const out: ReturnType<typeof parseDevice> = [];
+  for (const e of readdirSync('/dev', { withFileTypes: true })) {
+    const wanted =
+      ((e.isCharacterDevice() || e.isBlockDevice()) &&
+        !OWN_DEVICES.has(e.name) &&
+        !/^tty\d*$/.test(e.name)) ||
+      (e.isDirectory() && DEVICE_DIRS.has(e.name));
+    if (!wanted) continue;
+    try {
+      out.push(...parseDevice(`/dev/${e.name}`));
+    } catch {
+      // Gone meanwhile, or not a device after all: skip it.
+    }
+  }
+  return out;
+}
+
 export function prepareSpec(input: PrepareInput): Prepared {
   const { rec, rootfs, rootless } = input;
   const o = rec.options;
@@ -145,7 +187,7 @@ export function prepareSpec(input: PrepareInput): Prepared {
   const cgroupV2 = layout.mode === 'v2';
   const cgroupsPath = rootless ? rootlessCgroup(layout, rec.id, built.needs.size > 0) : `/hutch/${rec.id}`;
 
-  const devices = o.devices.flatMap((d) => parseDevice(d));
+  const devices = [...(o.privileged ? hostDevices() : []), ...o.devices.flatMap((d) => parseDevice(d))];
   const rlimits = o.ulimits.map((u) => parseUlimit(u, { rootless }));
   const sysctl = parseSysctls(o.sysctls, {
     hostNetwork: o.network === 'host',
@@ -253,7 +295,15 @@ export function prepareSpec(input: PrepareInput): Prepared {
     shmSize: o.shmSize,
     mounts,
     devices: devices.map((d) => d.device),
-    resources: { ...built.resources, ...(devices.length ? { devices: devices.map((d) => d.allow) } : {}) },
+    resources: {
+      ...built.resources,
+      // Privileged: every device may be used (rootful cgroups would otherwise deny those not listed).
+      ...(o.privileged
+        ? { devices: [{ allow: true, access: 'rwm' }] }
+        : devices.length
+          ? { devices: devices.map((d) => d.allow) }
+          : {}),
+    },
     cgroupsPath,
     sysctl,
     maskedPaths: paths.maskedPaths,

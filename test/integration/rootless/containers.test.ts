@@ -328,6 +328,26 @@ for (const runtime of ['crun', 'runc']) {
       assert.match(r.stdout, /Seccomp:\s+2/, 'the default seccomp filter is on');
     });
 
+    it("gives a --privileged container all capabilities and the host's devices", () => {
+      const r = h([
+        'run',
+        '--rm',
+        '--privileged',
+        img(),
+        'sh',
+        '-c',
+        'grep CapEff /proc/self/status; ls /dev/fuse /dev/net/tun',
+      ]);
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(
+        r.stdout,
+        /CapEff:\s+000001ffffffffff|CapEff:\s+000000ffffffffff|CapEff:\s+0000003fffffffff/,
+      );
+      assert.match(r.stdout, /\/dev\/fuse\n\/dev\/net\/tun/);
+      const plain = h(['run', '--rm', img(), 'ls', '/dev/fuse']);
+      assert.notEqual(plain.status, 0, 'without --privileged the host devices stay out');
+    });
+
     it('refuses a memory limit it cannot enforce rootless here, saying why', () => {
       const r = h(['run', '--rm', '--memory', '64m', img(), 'true']);
       // Where the user's cgroup v2 controllers are delegated the limit applies; elsewhere a clear refusal.
