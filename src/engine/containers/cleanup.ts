@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { monitorAlive, readExitFile } from '../../runtime/containers/liveness.ts';
 import type { ContainerRecord } from '../../runtime/containers/types.ts';
 import { lockFile } from '../../sys/lock.ts';
+import type { Lock } from '../../sys/lock.ts';
 import { errnoCode, HutchError } from '../../util/errors.ts';
 import { log } from '../../util/log.ts';
 import type { Containers } from './open.ts';
@@ -23,6 +24,59 @@ export interface CleanupResult {
   restart: boolean;
 }
 
+/** The container's lock, or undefined when the container was removed meanwhile. */
+export function lockContainer(c: Containers, id: string): Lock | undefined {
+  try {
+    return lockFile(c.store.lockPath(id));
+  } catch (e) {
+    // Removed meanwhile (the foreground `run --rm` and conmon's exit command both clean up): nothing left.
+    if (errnoCode(e) === 'ENOENT') return undefined;
+    throw e;
+  }
+}
+
+/**
+ * Releases what an ended container held: its root's mount and the runtime's
+ * state; records the exit. The caller holds the container's lock. Returns
+ * false when the container still runs (or the exit is another monitor's).
+ */
+export function releaseLocked(
+  c: Containers,
+  rec: ContainerRecord,
+  background = false,
+  monitorPid?: number,
+): boolean {
+  const id = rec.id;
+  const s = rec.state;
+  // The exit of a monitor this container no longer has (it was started again since) is old news.
+  if (monitorPid !== undefined && s.conmonPid !== 0 && s.conmonPid !== monitorPid) return false;
+  const exit = readExitFile(c.store.exitFile(id));
+  if ((s.status === 'running' || s.status === 'paused') && !exit && monitorAlive(s)) return false;
+  if (s.status === 'running' || s.status === 'paused') {
+    rec.state = {
+      ...s,
+      status: 'exited',
+      pid: 0,
+      exitCode: exit?.code ?? 255,
+      finishedAt: exit?.at ?? new Date().toISOString(),
+      error: exit ? '' : 'the container monitor (conmon) ended without recording an exit code',
+      rootfs: undefined,
+      health: s.health ? { ...s.health } : undefined,
+    };
+  }
+  const runtime = c.runtime(rec.runtime);
+  try {
+    // A foreground command's exit hook deletes it in the runtime (native/helper.c, exit-hook).
+    if (!background && existsSync(join(runtime.root, id))) runtime.delete(id);
+  } catch (e) {
+    log.warn(`${rec.name}: ${(e as Error).message}`);
+  }
+  c.images.driver.unmountContainer(id);
+  rec.state.rootfs = undefined;
+  c.store.write(rec);
+  return true;
+}
+
 /** Releases what an ended container held; under its lock. Returns the record as now stored. */
 export function releaseExited(
   c: Containers,
@@ -30,50 +84,15 @@ export function releaseExited(
   background = false,
   monitorPid?: number,
 ): ContainerRecord | undefined {
-  let lock;
-  try {
-    lock = lockFile(c.store.lockPath(id));
-  } catch (e) {
-    // Removed meanwhile (the foreground `run --rm` and conmon's exit command both clean up): nothing left.
-    if (errnoCode(e) === 'ENOENT') return undefined;
-    throw e;
-  }
+  const lock = lockContainer(c, id);
   if (!lock) return undefined;
   try {
     const rec = c.store.read(id);
     if (!rec) return undefined;
-    const s = rec.state;
-    // The exit of a monitor this container no longer has (it was started again since) is old news.
-    if (monitorPid !== undefined && s.conmonPid !== 0 && s.conmonPid !== monitorPid) return rec;
-    const exit = readExitFile(c.store.exitFile(id));
-    if ((s.status === 'running' || s.status === 'paused') && !exit && monitorAlive(s)) return rec;
-    if (s.status === 'running' || s.status === 'paused') {
-      rec.state = {
-        ...s,
-        status: 'exited',
-        pid: 0,
-        exitCode: exit?.code ?? 255,
-        finishedAt: exit?.at ?? new Date().toISOString(),
-        error: exit ? '' : 'the container monitor (conmon) ended without recording an exit code',
-        rootfs: undefined,
-        health: s.health ? { ...s.health } : undefined,
-      };
-    }
-    const runtime = c.runtime(rec.runtime);
     try {
-      if (existsSync(join(runtime.root, id))) {
-        // A foreground command's exit hook deletes it in the runtime (native/helper.c, exit-hook).
-        if (!background) runtime.delete(id);
-      }
+      releaseLocked(c, rec, background, monitorPid);
     } catch (e) {
-      log.warn(`${rec.name}: ${(e as Error).message}`);
-    }
-    c.images.driver.unmountContainer(id);
-    rec.state.rootfs = undefined;
-    try {
-      c.store.write(rec);
-    } catch (e) {
-      // `rm` does not take this lock: it may have renamed the bundle away under us.
+      // Removed while we waited for the lock's holder to finish: nothing left to release.
       if (errnoCode(e) === 'ENOENT' && !existsSync(c.store.recordPath(id))) return undefined;
       throw e;
     }

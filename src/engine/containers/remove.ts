@@ -2,7 +2,7 @@
 import type { ContainerRecord } from '../../runtime/containers/types.ts';
 import { HutchError } from '../../util/errors.ts';
 import { log } from '../../util/log.ts';
-import { releaseExited } from './cleanup.ts';
+import { lockContainer, releaseLocked } from './cleanup.ts';
 import type { Containers } from './open.ts';
 import { isRunning, waitForMonitor } from './stop.ts';
 
@@ -14,16 +14,25 @@ export interface RemoveOptions {
 }
 
 export function removeContainer(c: Containers, id: string, opts: RemoveOptions): ContainerRecord | undefined {
-  const rec = c.store.read(id);
-  if (!rec) return undefined;
-  if (isRunning(c, rec)) {
-    throw new HutchError('CONTAINER_RUNNING', `cannot remove container ${rec.name}: it is running`, {
-      hint: 'Stop it first (hutch stop), or force the removal with -f.',
-    });
+  // Under the container's lock from the check to the end: an exit being cleaned up at the same
+  // time finishes first, or finds the container gone.
+  const lock = lockContainer(c, id);
+  if (!lock) return undefined;
+  let rec: ContainerRecord | undefined;
+  try {
+    rec = c.store.read(id);
+    if (!rec) return undefined;
+    if (isRunning(c, rec)) {
+      throw new HutchError('CONTAINER_RUNNING', `cannot remove container ${rec.name}: it is running`, {
+        hint: 'Stop it first (hutch stop), or force the removal with -f.',
+      });
+    }
+    releaseLocked(c, rec, opts.hookDeletes === true);
+    c.images.driver.removeContainer(id);
+    c.store.remove(id, rec.name);
+  } finally {
+    lock.release();
   }
-  releaseExited(c, id, opts.hookDeletes === true);
-  c.images.driver.removeContainer(id);
-  c.store.remove(id, rec.name);
   if (opts.volumes) {
     for (const m of rec.hostConfig.mounts) {
       if (m.type !== 'volume' || !m.options.includes('anonymous') || !m.name) continue;

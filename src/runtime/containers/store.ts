@@ -217,16 +217,28 @@ export class ContainerStore {
     symlinkSync(id, link);
   }
 
+  /**
+   * The new name is reserved first, then the record changed under the
+   * container's lock, then the old name let go: the store lock is never held
+   * while waiting for a container's (remove takes them the other way round).
+   */
   rename(id: string, newName: string): void {
-    withLock(join(this.dir, 'containers.lock'), () => {
-      const rec = this.read(id);
-      if (!rec) throw noSuchContainer(id);
-      this.reserveName(newName, id);
+    withLock(join(this.dir, 'containers.lock'), () => this.reserveName(newName, id));
+    let oldName: string | undefined;
+    try {
       this.update(id, (r) => {
+        oldName = r.name;
         r.name = newName;
       });
-      const old = join(this.namesDir, rec.name);
-      if (this.idForName(rec.name) === id) rmSync(old, { force: true });
+    } catch (e) {
+      withLock(join(this.dir, 'containers.lock'), () => {
+        if (this.idForName(newName) === id) rmSync(join(this.namesDir, newName), { force: true });
+      });
+      throw e;
+    }
+    withLock(join(this.dir, 'containers.lock'), () => {
+      if (oldName !== undefined && this.idForName(oldName) === id)
+        rmSync(join(this.namesDir, oldName), { force: true });
     });
   }
 
