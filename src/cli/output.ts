@@ -20,6 +20,21 @@ function write(fd: 1 | 2, text: string): void {
   }
 }
 
+/**
+ * A container's output, as bytes, to our stdout or stderr. A reader that has
+ * gone (EPIPE) ends the copy quietly: the container runs on regardless.
+ */
+export function writeRaw(fd: 1 | 2, data: Buffer): void {
+  let buf = data;
+  while (buf.length) {
+    try {
+      buf = buf.subarray(writeSync(fd, buf));
+    } catch (e) {
+      if (errnoCode(e) !== 'EAGAIN') return;
+    }
+  }
+}
+
 export function out(text: string): void {
   write(1, text.endsWith('\n') || text === '' ? text : text + '\n');
 }

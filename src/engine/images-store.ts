@@ -16,8 +16,8 @@ export interface ImageStore {
   db: ImageDb;
 }
 
-export function openImageStore(ctx: Context): ImageStore {
-  const store = openStateful(ctx);
+/** `store`: the store a command opened already (opening it twice would redo the reboot and namespace checks). */
+export function openImageStore(ctx: Context, store: Store = openStateful(ctx)): ImageStore {
   const root = ctx.paths.root;
   const name = storeDriver(
     store,

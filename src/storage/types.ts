@@ -39,7 +39,7 @@ export interface LayerDriver {
    * Prepares a writable root for a container on top of `top` (a layer id) and
    * returns the path to use as the OCI runtime's root.path.
    */
-  mountContainer(containerId: string, top: string, chain: string[], opts?: MountOptions): string;
+  mountContainer(containerId: string, top: string, opts?: MountOptions): string;
   unmountContainer(containerId: string): void;
   removeContainer(containerId: string): void;
   /** Bytes used by a layer (its own files). */

@@ -28,6 +28,20 @@ const b = (long: string, description: string, short?: string): OptionSpec => ({
   ...(short ? { short } : {}),
 });
 
+/** The limits `run`, `create` and `update` share. */
+export const LIMIT_OPTIONS: OptionSpec[] = [
+  s('pids-limit', 'Tune container pids limit (set -1 for unlimited)', undefined, 'int'),
+  s('memory', 'Memory limit', 'm', 'bytes'),
+  s('memory-swap', "Swap limit equal to memory plus swap: '-1' to enable unlimited swap", undefined, 'bytes'),
+  s('memory-reservation', 'Memory soft limit', undefined, 'bytes'),
+  s('cpus', 'Number of CPUs', undefined, 'decimal'),
+  s('cpu-shares', 'CPU shares (relative weight)', 'c', 'int'),
+  s('cpu-quota', 'Limit CPU CFS (Completely Fair Scheduler) quota', undefined, 'int'),
+  s('cpu-period', 'Limit CPU CFS (Completely Fair Scheduler) period', undefined, 'int'),
+  s('cpuset-cpus', 'CPUs in which to allow execution (0-3, 0,1)'),
+  s('blkio-weight', 'Block IO (relative weight), between 10 and 1000, or 0 to disable', undefined, 'uint16'),
+];
+
 export const CREATE_OPTIONS: OptionSpec[] = [
   s('name', 'Assign a name to the container'),
   b('interactive', 'Keep STDIN open even if not attached', 'i'),
@@ -50,16 +64,7 @@ export const CREATE_OPTIONS: OptionSpec[] = [
   b('privileged', 'Give extended privileges to this container'),
   s('userns', 'User namespace to use'),
   l('ulimit', 'Ulimit options'),
-  s('pids-limit', 'Tune container pids limit (set -1 for unlimited)', undefined, 'int'),
-  s('memory', 'Memory limit', 'm', 'bytes'),
-  s('memory-swap', "Swap limit equal to memory plus swap: '-1' to enable unlimited swap", undefined, 'bytes'),
-  s('memory-reservation', 'Memory soft limit', undefined, 'bytes'),
-  s('cpus', 'Number of CPUs', undefined, 'decimal'),
-  s('cpu-shares', 'CPU shares (relative weight)', 'c', 'int'),
-  s('cpu-quota', 'Limit CPU CFS (Completely Fair Scheduler) quota', undefined, 'int'),
-  s('cpu-period', 'Limit CPU CFS (Completely Fair Scheduler) period', undefined, 'int'),
-  s('cpuset-cpus', 'CPUs in which to allow execution (0-3, 0,1)'),
-  s('blkio-weight', 'Block IO (relative weight), between 10 and 1000, or 0 to disable', undefined, 'uint16'),
+  ...LIMIT_OPTIONS,
   l('device', 'Add a host device to the container'),
   l('device-read-bps', 'Limit read rate (bytes per second) from a device'),
   l('device-write-bps', 'Limit write rate (bytes per second) to a device'),
@@ -118,6 +123,22 @@ function int(flag: string, v: unknown): number | undefined {
   const n = Number(v);
   if (!Number.isInteger(n)) throw new HutchError('BAD_FLAG', `--${flag} ${String(v)}: not a whole number`);
   return n;
+}
+
+/** The values of LIMIT_OPTIONS as given (undefined: not given). */
+export function limitFlags(o: Parsed['opts']) {
+  return {
+    memory: str(o.memory),
+    memorySwap: str(o.memorySwap),
+    memoryReservation: str(o.memoryReservation),
+    cpus: str(o.cpus),
+    cpuShares: str(o.cpuShares),
+    cpuQuota: str(o.cpuQuota),
+    cpuPeriod: str(o.cpuPeriod),
+    cpusetCpus: str(o.cpusetCpus),
+    pidsLimit: str(o.pidsLimit),
+    blkioWeight: str(o.blkioWeight),
+  };
 }
 
 export function createRequest(args: Parsed, pullProgress: CreateRequest['pullProgress']): CreateRequest {
@@ -188,16 +209,7 @@ export function createRequest(args: Parsed, pullProgress: CreateRequest['pullPro
       shmSize: parseShmSize(str(o.shmSize)),
       init: o.init === true,
       resources: {
-        memory: str(o.memory),
-        memorySwap: str(o.memorySwap),
-        memoryReservation: str(o.memoryReservation),
-        cpus: str(o.cpus),
-        cpuShares: str(o.cpuShares),
-        cpuQuota: str(o.cpuQuota),
-        cpuPeriod: str(o.cpuPeriod),
-        cpusetCpus: str(o.cpusetCpus),
-        pidsLimit: str(o.pidsLimit),
-        blkioWeight: str(o.blkioWeight),
+        ...limitFlags(o),
         deviceReadBps: list(o.deviceReadBps),
         deviceWriteBps: list(o.deviceWriteBps),
         deviceReadIops: list(o.deviceReadIops),

@@ -1,4 +1,3 @@
-import { writeSync } from 'node:fs';
 import { createContainer } from '../../engine/containers/create.ts';
 import { openContainers } from '../../engine/containers/open.ts';
 import { forceRemove } from '../../engine/containers/remove.ts';
@@ -7,7 +6,7 @@ import { startContainer } from '../../engine/containers/start.ts';
 import { HutchError, isHutchError } from '../../util/errors.ts';
 import type { CommandSpec, Parsed } from '../args/spec.ts';
 import { contextFor } from '../context.ts';
-import { err, out } from '../output.ts';
+import { err, out, writeRaw } from '../output.ts';
 import { lineProgress } from '../progress.ts';
 import { createRequest, RUN_OPTIONS } from './container-flags.ts';
 
@@ -25,17 +24,6 @@ export function parseDetachKeys(spec: string | undefined): Uint8Array | undefine
       });
     }),
   );
-}
-
-function writeOut(stream: 1 | 2, data: Buffer): void {
-  let buf = data;
-  while (buf.length) {
-    try {
-      buf = buf.subarray(writeSync(stream, buf));
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') return;
-    }
-  }
 }
 
 export async function runRun(args: Parsed): Promise<number> {
@@ -73,7 +61,7 @@ export async function runRun(args: Parsed): Promise<number> {
       rec,
       {
         stdin: req.interactive,
-        write: writeOut,
+        write: writeRaw,
         sigProxy: o.sigProxy !== false,
         detachKeys: req.tty
           ? parseDetachKeys(typeof o.detachKeys === 'string' ? o.detachKeys : undefined)

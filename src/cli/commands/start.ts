@@ -5,9 +5,8 @@ import { isRunning } from '../../engine/containers/stop.ts';
 import { HutchError, isHutchError } from '../../util/errors.ts';
 import type { CommandSpec, Parsed } from '../args/spec.ts';
 import { contextFor } from '../context.ts';
-import { err, out } from '../output.ts';
+import { err, out, writeRaw } from '../output.ts';
 import { parseDetachKeys } from './run.ts';
-import { writeSync } from 'node:fs';
 import { filterViews, views } from '../../engine/containers/list.ts';
 
 export async function runStart(args: Parsed): Promise<number> {
@@ -32,7 +31,7 @@ export async function runStart(args: Parsed): Promise<number> {
       rec,
       {
         stdin: o.interactive === true,
-        write: (s, d) => writeSync(s, d),
+        write: writeRaw,
         sigProxy: true,
         detachKeys: rec.config.tty
           ? parseDetachKeys(typeof o.detachKeys === 'string' ? o.detachKeys : undefined)

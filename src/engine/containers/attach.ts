@@ -7,11 +7,12 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import type { ContainerRecord } from '../../runtime/containers/types.ts';
-import { attachSocket, resizeTerminal } from '../../runtime/oci/attach.ts';
+import { attachSocket } from '../../runtime/oci/attach.ts';
 import type { Attachment } from '../../runtime/oci/attach.ts';
 import { HutchError } from '../../util/errors.ts';
 import type { Containers } from './open.ts';
 import { waitForExit } from './run.ts';
+import { followTerminalSize, forwardStdin, proxySignals } from './streams.ts';
 import { runningContainer } from './top.ts';
 
 export interface AttachIo {
@@ -36,21 +37,6 @@ function passthrough(rec: ContainerRecord): boolean {
   } catch {
     return false;
   }
-}
-
-function proxySignals(c: Containers, rec: ContainerRecord): () => void {
-  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
-  const handler = (sig: NodeJS.Signals): void => {
-    try {
-      c.runtime(rec.runtime).kill(rec.id, sig);
-    } catch {
-      // It may have just exited; the wait below sees that.
-    }
-  };
-  for (const s of signals) process.on(s, handler);
-  return () => {
-    for (const s of signals) process.off(s, handler);
-  };
 }
 
 export async function attachContainer(c: Containers, ref: string, io: AttachIo): Promise<AttachResult> {
@@ -80,66 +66,32 @@ export async function attachContainer(c: Containers, ref: string, io: AttachIo):
   }
 
   const tty = rec.config.tty;
-  const resize = (): void =>
-    resizeTerminal(c.store.bundle(rec.id), process.stdout.rows, process.stdout.columns);
-  if (tty && process.stdout.isTTY) {
-    resize();
-    process.stdout.on('resize', resize);
-  }
-
   let onDetach: (() => void) | undefined;
   const detached = new Promise<void>((r) => (onDetach = r));
-  const stdin = process.stdin;
-  const forwarding = io.stdin && rec.config.openStdin;
-  if (forwarding) {
-    if (tty && stdin.isTTY) stdin.setRawMode(true);
-    // Bytes that may begin the detach sequence are held back until it is complete (detach) or broken (sent).
-    let held: number[] = [];
-    stdin.on('data', (chunk: Buffer) => {
-      const keys = io.detachKeys;
-      if (!keys || keys.length === 0 || (held.length === 0 && !chunk.includes(keys[0]!))) {
-        attachment.write(chunk);
-        return;
-      }
-      const pass: number[] = [];
-      for (const byte of chunk) {
-        if (byte !== keys[held.length]) {
-          pass.push(...held);
-          held = [];
-        }
-        if (byte !== keys[held.length]) {
-          pass.push(byte);
-          continue;
-        }
-        held.push(byte);
-        if (held.length === keys.length) {
-          if (pass.length) attachment.write(Uint8Array.from(pass));
-          onDetach?.();
-          return;
-        }
-      }
-      if (pass.length) attachment.write(Uint8Array.from(pass));
-    });
-    // Our EOF is not passed on: the container's stdin stays open for later attachments, as
-    // docker keeps it for a container run with -i.
+  const undo = [followTerminalSize(c, rec)];
+  if (io.stdin && rec.config.openStdin) {
+    undo.push(
+      forwardStdin(attachment, { tty, keys: io.detachKeys, passEof: false, onDetach: () => onDetach?.() }),
+    );
   }
   const unproxy = io.sigProxy && !tty ? proxySignals(c, rec) : () => {};
+  // On detach nothing is waited for any more: no watcher may keep this process alive.
+  const stopWaiting = new AbortController();
   try {
     const result = await Promise.race([
-      waitForExit(c, rec).then((code) => ({ code })),
+      waitForExit(c, rec, stopWaiting.signal).then((code) => ({ code })),
       detached.then(() => undefined),
     ]);
-    if (result === undefined) return { exitCode: 0, detached: true };
+    if (result === undefined) {
+      stopWaiting.abort();
+      return { exitCode: 0, detached: true };
+    }
     // Output still in flight when the exit was recorded: conmon closes the socket once drained.
     await Promise.race([attachment.done, new Promise((r) => setTimeout(r, 2000).unref())]);
     return { exitCode: result.code, detached: false };
   } finally {
     attachment.close();
     unproxy();
-    process.stdout.off('resize', resize);
-    if (forwarding) {
-      if (tty && stdin.isTTY) stdin.setRawMode(false);
-      stdin.pause();
-    }
+    for (const u of undo) u();
   }
 }

@@ -186,8 +186,7 @@ function checkNamespaceMode(flag: string, value: string, allowed: string[]): voi
 
 /** Checks the flags that would otherwise fail only at start, so `create` reports them. */
 export function validateOptions(o: RunOptions, rootless: boolean): void {
-  const sec = parseSecurityOpts(o.securityOpt);
-  void sec;
+  parseSecurityOpts(o.securityOpt);
   resolveCapabilities({ capAdd: o.capAdd, capDrop: o.capDrop, privileged: o.privileged, uid: 0 });
   for (const u of o.ulimits) parseUlimit(u, { rootless });
   for (const d of o.devices) parseDevice(d);
@@ -198,7 +197,7 @@ export function validateOptions(o: RunOptions, rootless: boolean): void {
   });
   for (const h of o.addHosts) parseAddHost(h);
   if (o.hostname !== undefined && !validHostname(o.hostname)) throw bad(`invalid hostname "${o.hostname}"`);
-  checkNamespaceMode('--network', o.network, ['none', 'host', 'private', 'bridge', 'slirp4netns', 'pasta']);
+  // pasta, slirp4netns and user networks come with the networking work.
   if (!['none', 'host', 'private'].includes(o.network) && !o.network.startsWith('container:')) {
     throw new HutchError('NETWORK_UNSUPPORTED', `--network ${o.network} is not available yet`, {
       hint: 'Use --network none (the default) or --network host.',

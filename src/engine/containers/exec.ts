@@ -7,7 +7,7 @@
 import { randomHex } from '../../util/random.ts';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseEnvFile, parseEnvFlag } from '../../runtime/env.ts';
+import { mergeEnv, parseEnvFile, parseEnvFlag } from '../../runtime/env.ts';
 import { allCapabilities, resolveCapabilities } from '../../runtime/security.ts';
 import type { OciSpec } from '../../runtime/spec.ts';
 import { resolveUser } from '../../runtime/user.ts';
@@ -30,15 +30,6 @@ export interface ExecRequest {
   user: string | undefined;
   workdir: string | undefined;
   privileged: boolean;
-}
-
-function mergeVars(base: string[], extra: string[]): string[] {
-  const out = new Map<string, string>();
-  for (const kv of [...base, ...extra]) {
-    const eq = kv.indexOf('=');
-    if (eq > 0) out.set(kv.slice(0, eq), kv);
-  }
-  return [...out.values()];
 }
 
 export async function execInContainer(c: Containers, req: ExecRequest): Promise<number> {
@@ -76,12 +67,13 @@ export async function execInContainer(c: Containers, req: ExecRequest): Promise<
           privileged: rec.hostConfig.privileged,
           uid: user.uid,
         });
-  const env = mergeVars(spec.process.env, [...fileVars, ...flagVars, ...(req.tty ? [] : [])]);
+  // The container's environment, then --env-file and -e, and TERM with a terminal: the rules of run.
+  const env = mergeEnv({ image: spec.process.env, tty: req.tty, files: fileVars, flags: flagVars });
   const processSpec = {
     ...spec.process,
     terminal: req.tty,
     args: req.command,
-    env: req.tty && !env.some((e) => e.startsWith('TERM=')) ? [...env, 'TERM=xterm'] : env,
+    env,
     cwd: req.workdir ?? spec.process.cwd,
     user: {
       uid: user.uid,

@@ -52,8 +52,7 @@ export async function withContainerRoot<T>(
       // Started while we waited for the lock: use its mount instead.
       if (isRunning(c, now) && now.state.rootfs) continue;
       const driver = c.images.driver;
-      const image = c.images.db.read().images.find((i) => i.id === now.config.imageId);
-      const root = driver.mountContainer(now.id, now.topLayer, image?.layers ?? [now.topLayer]);
+      const root = driver.mountContainer(now.id, now.topLayer);
       mounted = true;
       return await fn({ root: realpathSync(root), rec: now, running: false });
     } finally {

@@ -29,7 +29,7 @@ export interface Containers {
 
 export function openContainers(ctx: Context): Containers {
   // The namespace and the store first; the image store (driver, blobs, metadata) only when used: `ps` never needs it.
-  openStateful(ctx);
+  const opened = openStateful(ctx);
   const store = new ContainerStore(ctx.paths.root, ctx.paths.runroot);
   const runtimes = new Map<string, OciRuntime>();
   let volumes: VolumeStore | undefined;
@@ -37,10 +37,10 @@ export function openContainers(ctx: Context): Containers {
   return {
     ctx,
     get images() {
-      return (images ??= openImageStore(ctx));
+      return (images ??= openImageStore(ctx, opened));
     },
     store,
-    imageDb: () => (images ?? openImageStore(ctx)).db,
+    imageDb: () => (images ??= openImageStore(ctx, opened)).db,
     get volumes() {
       return (volumes ??= new VolumeStore(ctx.paths.root));
     },

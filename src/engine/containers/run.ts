@@ -8,12 +8,13 @@ import { existsSync, rmSync, watch } from 'node:fs';
 import type { FSWatcher } from 'node:fs';
 import { monitorAlive, readExitFile } from '../../runtime/containers/liveness.ts';
 import type { ContainerRecord } from '../../runtime/containers/types.ts';
-import { attachSocket, resizeTerminal } from '../../runtime/oci/attach.ts';
+import { attachSocket } from '../../runtime/oci/attach.ts';
 import type { Attachment } from '../../runtime/oci/attach.ts';
 import { cleanupContainer } from './cleanup.ts';
 import type { Containers } from './open.ts';
 import { ownerFile, startContainer } from './start.ts';
 import type { StartMode } from './start.ts';
+import { followTerminalSize, forwardStdin, proxySignals } from './streams.ts';
 
 export interface ForegroundIo {
   stdin: boolean;
@@ -61,21 +62,6 @@ export function waitForExit(c: Containers, rec: ContainerRecord, signal?: AbortS
   });
 }
 
-function proxySignals(c: Containers, rec: ContainerRecord): () => void {
-  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
-  const handler = (sig: NodeJS.Signals): void => {
-    try {
-      c.runtime(rec.runtime).kill(rec.id, sig);
-    } catch {
-      // The container may have just exited.
-    }
-  };
-  for (const s of signals) process.on(s, handler);
-  return () => {
-    for (const s of signals) process.off(s, handler);
-  };
-}
-
 export interface ForegroundResult {
   exitCode: number;
   detached: boolean;
@@ -92,39 +78,28 @@ export async function runForeground(
   let detached = false;
   let detachResolve: (() => void) | undefined;
   const detachedPromise = new Promise<void>((r) => (detachResolve = r));
+  const undo: (() => void)[] = [];
   const started = await startContainer(
     c,
     rec.id,
     passthrough ?? { kind: 'detached' },
-    async (_rec, conmon) => {
+    async () => {
       if (passthrough) return;
-      void conmon;
-      attachment = attachSocket(c.store.attachSocket(rec.id), io.write);
-      if (rec.config.tty && process.stdout.isTTY) {
-        resizeTerminal(c.store.bundle(rec.id), process.stdout.rows, process.stdout.columns);
-        process.stdout.on('resize', () =>
-          resizeTerminal(c.store.bundle(rec.id), process.stdout.rows, process.stdout.columns),
-        );
-      }
+      const a = attachSocket(c.store.attachSocket(rec.id), io.write);
+      attachment = a;
+      undo.push(followTerminalSize(c, rec));
       if (io.stdin && rec.config.openStdin) {
-        const stdin = process.stdin;
-        if (rec.config.tty && stdin.isTTY) stdin.setRawMode(true);
-        let matched = 0;
-        stdin.on('data', (chunk: Buffer) => {
-          const keys = io.detachKeys;
-          if (keys && keys.length) {
-            for (const byte of chunk) {
-              matched = byte === keys[matched] ? matched + 1 : byte === keys[0] ? 1 : 0;
-              if (matched === keys.length) {
-                detached = true;
-                detachResolve?.();
-                return;
-              }
-            }
-          }
-          attachment?.write(chunk);
-        });
-        stdin.on('end', () => attachment?.closeStdin());
+        undo.push(
+          forwardStdin(a, {
+            tty: rec.config.tty,
+            keys: io.detachKeys,
+            passEof: true,
+            onDetach: () => {
+              detached = true;
+              detachResolve?.();
+            },
+          }),
+        );
       }
     },
     // This process cleans up after the container, so the exit hook need not start Node;
@@ -155,10 +130,7 @@ export async function runForeground(
     return { exitCode: result.code, detached };
   } finally {
     unproxy();
-    // process.stdin is touched only if it was used: its first access loads Node's streams (~6 ms).
-    if (!passthrough && io.stdin && rec.config.openStdin) {
-      if (rec.config.tty && process.stdin.isTTY) process.stdin.setRawMode(false);
-      process.stdin.pause();
-    }
+    // process.stdin was touched only if it was used: its first access loads Node's streams (~6 ms).
+    for (const u of undo) u();
   }
 }

@@ -123,15 +123,13 @@ export async function startContainer(
     }
     const runtime = c.runtime(rec.runtime);
     const driver = c.images.driver;
-    const image = c.images.db.read().images.find((i) => i.id === rec.config.imageId);
-    const chain = image?.layers ?? [rec.topLayer];
     let mounted = false;
     let created = false;
     try {
       // A container that exited may still be known to the runtime and mounted.
       if (existsSync(join(runtime.root, id))) runtime.delete(id);
       // A --rm container's writes die with it: no need to flush them at unmount.
-      const rootfs = driver.mountContainer(id, rec.topLayer, chain, { volatile: rec.hostConfig.autoRemove });
+      const rootfs = driver.mountContainer(id, rec.topLayer, { volatile: rec.hostConfig.autoRemove });
       mounted = true;
       const { spec, newFilter } = prepareSpec({
         rec,

@@ -100,7 +100,7 @@ export class OverlayDriver implements LayerDriver {
     return join(this.layout.layer(id), 'diff');
   }
 
-  mountContainer(containerId: string, top: string, _chain?: string[], opts: MountOptions = {}): string {
+  mountContainer(containerId: string, top: string, opts: MountOptions = {}): string {
     const dir = this.layout.container(containerId);
     const merged = join(dir, 'merged');
     for (const sub of ['diff', 'work', 'merged']) mkdirSync(join(dir, sub), { recursive: true, mode: 0o755 });
