@@ -26,7 +26,8 @@ export interface CheckReport {
 
 export type Checker = (ctx: Context, repair: boolean) => Finding[] | Promise<Finding[]>;
 
-const checkers: Checker[] = [checkStoreMeta, checkTempFiles, checkImages, checkContainers];
+// Containers before temporary files: a leaked mount in a half-removed bundle must go before the bundle can.
+const checkers: Checker[] = [checkStoreMeta, checkImages, checkContainers, checkTempFiles];
 
 export function addChecker(c: Checker): void {
   checkers.push(c);

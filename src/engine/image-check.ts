@@ -6,6 +6,7 @@
  */
 import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { shiftedSource } from '../storage/shifted.ts';
 import { TEMP_MARK } from '../util/fs-atomic.ts';
 import type { Finding } from './check.ts';
 import type { Context } from './context.ts';
@@ -64,6 +65,18 @@ export function checkImages(ctx: Context, repair: boolean): Finding[] {
   for (const l of onDisk) {
     if (used.has(l)) continue;
     findings.push({ severity: 'garbage', what: 'unreferenced layer', detail: l, repaired: repair });
+    if (repair) s.driver.removeLayer(l);
+  }
+  // Shifted copies (storage/shifted.ts) live as long as the image layer they copy.
+  const onDiskNow = new Set(s.driver.listLayers());
+  for (const l of s.driver.listLayers('shifted')) {
+    if (onDiskNow.has(shiftedSource(l))) continue;
+    findings.push({
+      severity: 'garbage',
+      what: 'shifted image copy',
+      detail: `${l}: the image it copies is gone`,
+      repaired: repair,
+    });
     if (repair) s.driver.removeLayer(l);
   }
   for (const n of readdirSync(s.blobs.ingestDir)) {

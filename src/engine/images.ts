@@ -10,6 +10,7 @@ import { HutchError } from '../util/errors.ts';
 import type { Context } from './context.ts';
 import { openImageStore } from './images-store.ts';
 import type { ImageStore } from './images-store.ts';
+import { removeShiftedOf } from '../storage/shifted.ts';
 
 export function configOf(s: ImageStore, image: ImageRecord): ImageConfig {
   return JSON.parse(s.blobs.read(image.configDigest).toString('utf8')) as ImageConfig;
@@ -177,7 +178,10 @@ export function deleteImage(s: ImageStore, id: string): void {
     return { layersToRemove, blobsToKeep };
   });
   // Records are gone first: a crash now leaves unreferenced files (garbage), never dangling records.
-  for (const l of layersToRemove) s.driver.removeLayer(l);
+  for (const l of layersToRemove) {
+    removeShiftedOf(s.driver, l);
+    s.driver.removeLayer(l);
+  }
   for (const b of s.blobs.list()) if (!blobsToKeep.has(b)) s.blobs.remove(b);
 }
 

@@ -65,6 +65,8 @@ export type NamespaceMode = { kind: 'private' } | { kind: 'host' } | { kind: 'pa
 
 export interface SpecInput {
   rootfs: string;
+  /** root.path as the runtime gets it, when not `rootfs` (relative to the bundle: mapped-root.ts). */
+  specRoot?: string | undefined;
   readOnly: boolean;
   process: OciProcess;
   hostname: string;
@@ -185,7 +187,7 @@ export function buildSpec(input: SpecInput): OciSpec {
   return {
     ociVersion: '1.0.2',
     process: input.process,
-    root: { path: input.rootfs, readonly: input.readOnly },
+    root: { path: input.specRoot ?? input.rootfs, readonly: input.readOnly },
     ...(input.uts.kind === 'host' ? {} : { hostname: input.hostname }),
     mounts,
     annotations: input.annotations,

@@ -19,6 +19,20 @@ export interface MountOptions {
    * the unmount a flush of everything the container wrote.
    */
   volatile?: boolean;
+  /**
+   * Owner of the root's top directory, when the container has its own ID
+   * mapping: overlay shows the upper directory's owner there, which must be
+   * the mapped root's, not hutch's.
+   */
+  rootOwner?: { uid: number; gid: number } | undefined;
+}
+
+export interface CreateOptions {
+  /**
+   * Owner of the layer's root directory, which layer tars do not set (a
+   * shifted copy's root must be its mapped root's).
+   */
+  rootOwner?: { uid: number; gid: number };
 }
 
 export interface LayerDriver {
@@ -28,11 +42,20 @@ export interface LayerDriver {
    * applies the uncompressed tar stream `diff` to it. The layer becomes
    * visible only when complete: a crash leaves nothing half-made under `id`.
    */
-  createLayer(id: string, parent: string | undefined, diff: Readable): Promise<ApplyResult>;
+  createLayer(
+    id: string,
+    parent: string | undefined,
+    diff: Readable,
+    opts?: CreateOptions,
+  ): Promise<ApplyResult>;
   hasLayer(id: string): boolean;
   removeLayer(id: string): void;
-  /** Every layer id present on disk (for `system check`). */
-  listLayers(): string[];
+  /**
+   * Every image layer id present on disk (for `system check`); with
+   * 'shifted', the copies made for containers with their own ID mapping
+   * (named TOP-KEY, see storage/shifted.ts) instead.
+   */
+  listLayers(kind?: 'image' | 'shifted'): string[];
   /** The directory holding the layer's own files (its diff for overlay, the full tree for vfs). */
   layerPath(id: string): string;
   /**
@@ -42,6 +65,13 @@ export interface LayerDriver {
   mountContainer(containerId: string, top: string, opts?: MountOptions): string;
   unmountContainer(containerId: string): void;
   removeContainer(containerId: string): void;
+  /**
+   * The image whose top layer is `top` as one read-only tree, for reading
+   * (a shifted copy for a container with its own ID mapping). `release`
+   * takes the view away; a view left by a killed command is a root with no
+   * container, which `system check` removes.
+   */
+  viewImage(top: string): { path: string; release: () => void };
   /** Bytes used by a layer (its own files). */
   usage(id: string): number;
 }

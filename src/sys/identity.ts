@@ -4,6 +4,8 @@
  * line for uid 0 names the host user it stands for.
  */
 import { readFileSync } from 'node:fs';
+import { rangesOf } from '../util/idmap.ts';
+import type { IdRange } from '../util/idmap.ts';
 
 export interface Identity {
   /** The user hutch acts for, as the host sees it. */
@@ -68,4 +70,16 @@ export function namespaceIdLimits(): { maxUid: number; maxGid: number } {
     return top;
   };
   return { maxUid: max('/proc/self/uid_map'), maxGid: max('/proc/self/gid_map') };
+}
+
+/** This namespace's own id ranges (the inside column of its uid_map and gid_map). */
+export function namespaceRanges(): { uid: IdRange[]; gid: IdRange[] } {
+  const read = (file: string): IdRange[] => {
+    try {
+      return rangesOf(readFileSync(file, 'utf8'));
+    } catch {
+      return [];
+    }
+  };
+  return { uid: read('/proc/self/uid_map'), gid: read('/proc/self/gid_map') };
 }

@@ -31,6 +31,7 @@ import {
 import { basename, join } from 'node:path';
 import { parseMountInfo } from '../../host/cgroups.ts';
 import { monitorAlive, processStart, readExitFile } from '../../runtime/containers/liveness.ts';
+import { BUNDLE_ROOT } from '../../runtime/containers/mapped-root.ts';
 import type { ContainerRecord } from '../../runtime/containers/types.ts';
 import { OciRuntime } from '../../runtime/oci/runtime.ts';
 import { lockFile } from '../../sys/lock.ts';
@@ -74,7 +75,11 @@ function reallyRunning(c: Containers, rec: ContainerRecord): boolean {
   return claimsRunning(rec) && monitorAlive(rec.state) && !existsSync(c.store.exitFile(rec.id));
 }
 
-/** Mount points under ROOT/storage/DRIVER/containers/ID/, by container ID. */
+/**
+ * Mount points under ROOT/storage/DRIVER/containers/ID/, and the binds of
+ * roots in bundles, ROOT/containers/ID/rootfs (runtime/containers/mapped-root.ts),
+ * by container ID.
+ */
 function containerMounts(root: string): Map<string, string[]> {
   let real = root;
   try {
@@ -90,10 +95,18 @@ function containerMounts(root: string): Map<string, string[]> {
   } catch {
     return out;
   }
+  const bundles = `${join(real, 'containers')}/`;
   for (const m of parseMountInfo(text)) {
-    if (!m.mountPoint.startsWith(storage)) continue;
-    const [, kind, id, ...rest] = m.mountPoint.slice(storage.length).split('/');
-    if (kind !== 'containers' || !id || !ID.test(id) || rest.length === 0) continue;
+    let id: string | undefined;
+    if (m.mountPoint.startsWith(storage)) {
+      const [, kind, cid, ...rest] = m.mountPoint.slice(storage.length).split('/');
+      if (kind === 'containers' && rest.length > 0) id = cid;
+    } else if (m.mountPoint.startsWith(bundles)) {
+      // Also in a bundle that a killed `rm` had renamed away (.tmp-rm-ID).
+      const [cid, sub] = m.mountPoint.slice(bundles.length).split('/');
+      if (sub === BUNDLE_ROOT) id = cid?.replace(/^\.tmp-rm-/, '');
+    }
+    if (!id || !ID.test(id)) continue;
     const list = out.get(id) ?? [];
     if (!list.includes(m.mountPoint)) list.push(m.mountPoint);
     out.set(id, list);

@@ -6,6 +6,7 @@
  * comes second finds nothing left to do. Restart policies are applied only
  * by the exit command, so an exit is never acted on twice.
  */
+import { hideRoot } from '../../runtime/containers/mapped-root.ts';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { monitorAlive, readExitFile } from '../../runtime/containers/liveness.ts';
@@ -71,6 +72,7 @@ export function releaseLocked(
   } catch (e) {
     log.warn(`${rec.name}: ${(e as Error).message}`);
   }
+  hideRoot(c.store.bundle(id));
   c.images.driver.unmountContainer(id);
   rec.state.rootfs = undefined;
   c.store.write(rec);

@@ -35,6 +35,7 @@ import { MEDIA } from '../../image/types.ts';
 import type { Descriptor, ImageConfig, ImageManifest } from '../../image/types.ts';
 import type { ContainerRecord } from '../../runtime/containers/types.ts';
 import { changesTar, layerPacker } from '../../storage/archive/diff.ts';
+import { ownerMapper } from '../../util/idmap.ts';
 import { HutchError } from '../../util/errors.ts';
 import type { Context } from '../context.ts';
 import { configOf } from '../images.ts';
@@ -148,7 +149,10 @@ async function stageLayer(
   const tar = s.blobs.writer();
   const gzip = s.blobs.writer();
   try {
-    const packer = layerPacker();
+    // An image holds owners as its containers see them: undo a container's own ID mapping.
+    const packer = layerPacker({
+      mapOwner: rec.idMappings ? ownerMapper(rec.idMappings, 'to-container') : undefined,
+    });
     const pg = new ParallelGzip((chunk) => gzip.write(chunk));
     for (const chunk of changesTar(containerChanges(c, rec), packer)) {
       tar.write(chunk);

@@ -31,6 +31,9 @@ import { basename, dirname, posix } from 'node:path';
 import { Readable } from 'node:stream';
 import { resolveInRoot } from '../../runtime/in-root.ts';
 import { TreePacker, fromBytes, rebaseTar, toBytes } from '../../storage/archive/tar-writer.ts';
+import type { PackOptions } from '../../storage/archive/tar-writer.ts';
+import { ownerMapper } from '../../util/idmap.ts';
+import type { ContainerRecord } from '../../runtime/containers/types.ts';
 import type { ByteName } from '../../storage/archive/tar-writer.ts';
 import { applyLayer } from '../../storage/extract/index.ts';
 import { namespaceIdLimits } from '../../sys/identity.ts';
@@ -281,7 +284,7 @@ async function fromContainer(
         const src = containerSource(root, rec.name, srcPath, opts.followLink === true);
         if (dest === '-') {
           // The archive as the container has it: its owners (as docker's).
-          const packer = new TreePacker({ confine: toBytes(root), onSkip: skipped });
+          const packer = new TreePacker({ ...ownersOut(rec, true), confine: toBytes(root), onSkip: skipped });
           await writeAll(sourceTar(packer, src, src.contents ? undefined : src.base, ''), process.stdout);
           return;
         }
@@ -296,7 +299,7 @@ async function fromContainer(
         );
         checkOverwrite(t, src, dest);
         const packer = new TreePacker({
-          owner: opts.archive ? undefined : { uid: 0, gid: 0 },
+          ...ownersOut(rec, opts.archive === true),
           refuseWhiteoutNames: true,
           confine: toBytes(root),
           onSkip: skipped,
@@ -324,6 +327,25 @@ function warnIfMounted(rec: RootAccess['rec'], path: string): void {
   }
 }
 
+type Owners = Pick<PackOptions, 'owner' | 'mapOwner'>;
+
+/**
+ * Owners of what leaves the container: its files' own (`keep`, as the
+ * container sees them) or root's. A container with its own ID mapping
+ * sees its files' owners through it.
+ */
+function ownersOut(rec: ContainerRecord, keep: boolean): Owners {
+  if (!keep) return { owner: { uid: 0, gid: 0 } };
+  return rec.idMappings ? { mapOwner: ownerMapper(rec.idMappings, 'to-container') } : {};
+}
+
+/** Owners of what goes in: the source's (`keep`, `-a`) or the container root's, as the container will see them. */
+function ownersIn(rec: ContainerRecord, keep: boolean): Owners {
+  if (!rec.idMappings) return keep ? {} : { owner: { uid: 0, gid: 0 } };
+  const toNamespace = ownerMapper(rec.idMappings, 'to-namespace');
+  return keep ? { mapOwner: toNamespace } : { owner: toNamespace(0, 0) };
+}
+
 function skipped(name: ByteName, why: string): void {
   log.warn(`${fromBytes(name)} was not copied: ${why}`);
 }
@@ -349,7 +371,7 @@ async function toContainer(
     const d = spec(destPath, '/');
     const destHost = d.clean === '/' ? root : resolveInRoot(root, d.clean);
     const st = lstatMaybe(destHost);
-    const owner = opts.archive ? undefined : { uid: 0, gid: 0 };
+    const owners = ownersIn(rec, opts.archive === true);
     if (src === undefined) {
       if (!st?.isDirectory()) {
         throw bad(
@@ -359,7 +381,7 @@ async function toContainer(
         );
       }
       const prefix = relativeTo(root, destHost);
-      const tar = rebaseTar(process.stdin, { prefix, owner, unsafe: unsafeName });
+      const tar = rebaseTar(process.stdin, { prefix, ...owners, unsafe: unsafeName });
       await pausedDuring(c, access, 'cp', () => extract(c, tar, root), true);
       return;
     }
@@ -378,7 +400,7 @@ async function toContainer(
     );
     checkOverwrite(t, src, shown);
     const prefix = relativeTo(root, t.dir);
-    const packer = new TreePacker({ owner, refuseWhiteoutNames: true, onSkip: skipped });
+    const packer = new TreePacker({ ...owners, refuseWhiteoutNames: true, onSkip: skipped });
     await pausedDuring(c, access, 'cp', () => extract(c, sourceTar(packer, src, t.name, prefix), root), true);
   });
 }

@@ -24,6 +24,9 @@ import type {
 } from '../../runtime/containers/types.ts';
 import { parseBytes, parseDevice, parseSysctls, parseUlimit } from '../../runtime/resources.ts';
 import { parseSecurityOpts, resolveCapabilities } from '../../runtime/security.ts';
+import { parseUserns, usernsMappings } from '../../runtime/userns.ts';
+import { ensureShiftedLayer } from '../../storage/shifted.ts';
+import { namespaceRanges } from '../../sys/identity.ts';
 import { findImage } from '../../image/lookup.ts';
 import type { ImageRecord } from '../../image/store/db.ts';
 import type { ImageConfig } from '../../image/types.ts';
@@ -206,16 +209,7 @@ export function validateOptions(o: RunOptions, rootless: boolean): void {
   checkNamespaceMode('--ipc', o.ipc, ['private', 'host', 'shareable', 'none', '']);
   checkNamespaceMode('--pid', o.pid, ['private', 'host', '']);
   checkNamespaceMode('--uts', o.uts, ['private', 'host', '']);
-  const userns = o.userns.split(':')[0]!;
-  if (userns === 'keep-id' || userns === 'nomap' || userns === 'auto') {
-    // Refused rather than ignored: running with another mapping than asked would be silent harm.
-    throw new HutchError('USERNS_UNSUPPORTED', `--userns ${o.userns} is not available yet`, {
-      hint: 'Run without --userns (container root is your user), and use :U on volumes to give a container user your files.',
-    });
-  }
-  if (userns !== '' && userns !== 'host') {
-    throw bad(`--userns ${o.userns}: not supported`, 'Use host (the default).');
-  }
+  parseUserns(o.userns, rootless);
 }
 
 export async function createContainer(c: Containers, req: CreateRequest): Promise<ContainerRecord> {
@@ -295,16 +289,41 @@ export async function createContainer(c: Containers, req: CreateRequest): Promis
     });
   }
 
+  // Its own ID mapping: the shifted copy of the image is made (once per image and mapping) before the record exists.
+  const userns = parseUserns(req.options.userns, rootless);
+  const runtime = c.runtime();
+  if (userns.mode === 'nomap' && runtime.name !== 'crun') {
+    // runc looks its root up as the container's root, which may not enter the user's own directories.
+    throw new HutchError(
+      'USERNS_UNSUPPORTED',
+      `--userns nomap needs crun; this container would run on ${runtime.name}`,
+      {
+        hint: 'Use --runtime crun, or --userns keep-id.',
+      },
+    );
+  }
+  const idMappings = usernsMappings(userns, c.ctx.ident, namespaceRanges());
+  const topLayer = image.layers.at(-1) ?? '';
+  const shiftedLayer =
+    idMappings && topLayer
+      ? await ensureShiftedLayer(c.images.driver, topLayer, idMappings, c.images.blobs.ingestDir)
+      : undefined;
+  const keptUser =
+    userns.mode === 'keep-id'
+      ? `${userns.uid ?? c.ctx.ident.uid}:${userns.gid ?? c.ctx.ident.gid}`
+      : undefined;
+
   const id = c.store.newId();
   const name = req.name ?? generatedName(id);
   const hostname = req.options.hostname ?? id.slice(0, 12);
-  const runtime = c.runtime();
   const record: ContainerRecord = {
     id,
     name,
     created: new Date().toISOString(),
     driver: c.images.driver.name,
-    topLayer: image.layers.at(-1) ?? '',
+    topLayer,
+    ...(idMappings ? { idMappings } : {}),
+    ...(shiftedLayer ? { shiftedLayer } : {}),
     runtime: runtime.name,
     config: {
       image: req.image,
@@ -313,7 +332,8 @@ export async function createContainer(c: Containers, req: CreateRequest): Promis
       cmd,
       env: [...envFromFiles, ...envFlags],
       workingDir: req.options.workdir ?? ic.WorkingDir ?? '',
-      user: req.options.user ?? ic.User ?? '',
+      // keep-id runs as the kept user unless told otherwise (podman's rule).
+      user: req.options.user ?? keptUser ?? ic.User ?? '',
       hostname,
       tty: req.tty,
       openStdin: req.interactive,

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { changes, sortedForDisplay } from '../../storage/archive/diff.ts';
 import type { Change, DiffSource } from '../../storage/archive/diff.ts';
 import { fsPath } from '../../storage/archive/tar-writer.ts';
+import { rootLayerOf } from '../../runtime/containers/types.ts';
 import type { ContainerRecord } from '../../runtime/containers/types.ts';
 import { HutchError } from '../../util/errors.ts';
 import type { Context } from '../context.ts';
@@ -46,7 +47,8 @@ export function diffSource(c: Containers, rec: ContainerRecord): DiffSource {
   }
   if (rec.driver === 'overlay') {
     const image = c.images.db.read().images.find((i) => i.id === rec.config.imageId);
-    const layers = image?.layers ?? (rec.topLayer ? undefined : []);
+    // A shifted copy is the whole image in one layer.
+    const layers = rec.shiftedLayer ? [rec.shiftedLayer] : (image?.layers ?? (rec.topLayer ? undefined : []));
     if (layers === undefined) {
       throw new HutchError(
         'NO_SUCH_IMAGE',
@@ -66,7 +68,7 @@ export function diffSource(c: Containers, rec: ContainerRecord): DiffSource {
   return {
     driver: 'vfs',
     root: join(home, 'rootfs'),
-    base: rec.topLayer ? driver.layerPath(rec.topLayer) : undefined,
+    base: rec.topLayer ? driver.layerPath(rootLayerOf(rec)) : undefined,
   };
 }
 

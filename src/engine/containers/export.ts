@@ -8,10 +8,12 @@
 import { createWriteStream, renameSync, realpathSync, rmSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { TreePacker, fromBytes, toBytes } from '../../storage/archive/tar-writer.ts';
+import { rootLayerOf } from '../../runtime/containers/types.ts';
 import type { ContainerRecord } from '../../runtime/containers/types.ts';
 import { lockFile } from '../../sys/lock.ts';
 import { HutchError, errnoCode } from '../../util/errors.ts';
 import { tempPathFor } from '../../util/fs-atomic.ts';
+import { ownerMapper } from '../../util/idmap.ts';
 import { log } from '../../util/log.ts';
 import type { Context } from '../context.ts';
 import { userPath } from '../save.ts';
@@ -52,7 +54,7 @@ export async function withContainerRoot<T>(
       // Started while we waited for the lock: use its mount instead.
       if (isRunning(c, now) && now.state.rootfs) continue;
       const driver = c.images.driver;
-      const root = driver.mountContainer(now.id, now.topLayer);
+      const root = driver.mountContainer(now.id, rootLayerOf(now));
       mounted = true;
       return await fn({ root: realpathSync(root), rec: now, running: false });
     } finally {
@@ -188,8 +190,10 @@ export async function exportContainer(ctx: Context, ref: string, opts: ExportOpt
   if (output === undefined) refuseTerminal('archive');
   const c = openContainers(ctx);
   const target = output === undefined ? undefined : userPath(output);
-  await withContainerRoot(c, ref, async ({ root }) => {
+  await withContainerRoot(c, ref, async ({ root, rec }) => {
     const packer = new TreePacker({
+      // The files as the container sees them: through its own ID mapping, if it has one.
+      mapOwner: rec.idMappings ? ownerMapper(rec.idMappings, 'to-container') : undefined,
       confine: toBytes(root),
       onSkip: (name, why) => log.debug(`export: left out /${fromBytes(name)}: ${why}`),
     });

@@ -74,6 +74,15 @@ export function inspectContainer(c: Containers, rec: ContainerRecord): Record<st
       ExtraHosts: h.extraHosts,
       GroupAdd: h.groupAdd,
       UsernsMode: h.userns,
+      // podman's shape: container:namespace:size, per range.
+      ...(rec.idMappings
+        ? {
+            IDMappings: {
+              UidMap: rec.idMappings.uid.map((m) => `${m.containerID}:${m.hostID}:${m.size}`),
+              GidMap: rec.idMappings.gid.map((m) => `${m.containerID}:${m.hostID}:${m.size}`),
+            },
+          }
+        : {}),
       VolumesFrom: h.volumesFrom,
       Init: h.init,
       IpcMode: rec.options.ipc,

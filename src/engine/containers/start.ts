@@ -9,6 +9,9 @@ import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { processStart, observedState } from '../../runtime/containers/liveness.ts';
 import { prepareSpec } from '../../runtime/containers/prepare.ts';
+import { exposeRoot, hideRoot } from '../../runtime/containers/mapped-root.ts';
+import { rootLayerOf } from '../../runtime/containers/types.ts';
+import { ownerMapper } from '../../util/idmap.ts';
 import type { ContainerRecord } from '../../runtime/containers/types.ts';
 import { startConmon } from '../../runtime/oci/conmon.ts';
 import type { OciRuntime } from '../../runtime/oci/runtime.ts';
@@ -129,11 +132,17 @@ export async function startContainer(
       // A container that exited may still be known to the runtime and mounted.
       if (existsSync(join(runtime.root, id))) runtime.delete(id);
       // A --rm container's writes die with it: no need to flush them at unmount.
-      const rootfs = driver.mountContainer(id, rec.topLayer, { volatile: rec.hostConfig.autoRemove });
+      const rootfs = driver.mountContainer(id, rootLayerOf(rec), {
+        volatile: rec.hostConfig.autoRemove,
+        rootOwner: rec.idMappings ? ownerMapper(rec.idMappings, 'to-namespace')(0, 0) : undefined,
+      });
       mounted = true;
+      // With its own ID mapping the runtime finds the root from the bundle (see mapped-root.ts).
+      const specRoot = rec.idMappings ? exposeRoot(c.store.bundle(id), rootfs) : rootfs;
       const { spec, newFilter } = prepareSpec({
         rec,
         rootfs,
+        specRoot,
         store: c.store,
         volumes: c.volumes,
         rootless: c.ctx.ident.rootless,
@@ -195,7 +204,10 @@ export async function startContainer(
       log.debug(`start of ${id} failed: ${(e as Error).message}`);
       try {
         if (created) runtime.delete(id);
-        if (mounted) driver.unmountContainer(id);
+        if (mounted) {
+          hideRoot(c.store.bundle(id));
+          driver.unmountContainer(id);
+        }
       } catch (undo) {
         log.warn(`could not undo the failed start of ${rec.name}: ${(undo as Error).message}`);
       }

@@ -15,7 +15,7 @@ import { log } from '../../util/log.ts';
 import { which } from '../../util/which.ts';
 import { hostsFile, parseAddHost, resolvConf } from '../etc-files.ts';
 import { mergeEnv } from '../env.ts';
-import { resolveInRoot } from '../in-root.ts';
+import { readFileInRoot, resolveInRoot } from '../in-root.ts';
 import {
   availableControllers,
   buildResources,
@@ -35,7 +35,11 @@ import { BPF_ANNOTATION, cachedFilter, filterKey } from '../oci/seccomp-cache.ts
 import type { FilterKey } from '../oci/seccomp-cache.ts';
 import { buildSpec } from '../spec.ts';
 import type { NamespaceMode, OciMount, OciSpec } from '../spec.ts';
-import { resolveUser } from '../user.ts';
+import { parseGroup, resolveUser } from '../user.ts';
+import type { ResolvedUser } from '../user.ts';
+import { lookupUser } from '../../host/passwd.ts';
+import { identity } from '../../sys/identity.ts';
+import { ownerMapper } from '../../util/idmap.ts';
 import type { VolumeStore } from '../volumes.ts';
 import { startMounts } from './mounts.ts';
 import type { ContainerStore } from './store.ts';
@@ -46,6 +50,8 @@ export const INIT_PATH = '/run/hutch-init';
 export interface PrepareInput {
   rec: ContainerRecord;
   rootfs: string;
+  /** What the spec names as the root, when not `rootfs` (mapped-root.ts). */
+  specRoot: string;
   store: ContainerStore;
   volumes: VolumeStore;
   rootless: boolean;
@@ -136,11 +142,51 @@ function hostDevices(): ReturnType<typeof parseDevice> {
   return out;
 }
 
+function nsOwner(rec: ContainerRecord, user: { uid: number; gid: number }): { uid: number; gid: number } {
+  return rec.idMappings ? ownerMapper(rec.idMappings, 'to-namespace')(user.uid, user.gid) : user;
+}
+
+/**
+ * `--userns keep-id`: the user the container runs as gets a passwd (and
+ * group) entry when the image has none, named and homed as on the host,
+ * as podman does: shells, `id` and programs that look themselves up work.
+ * The image's files stay untouched: the edited copies are bound over them.
+ */
+function keptUserFiles(rec: ContainerRecord, rootfs: string, user: ResolvedUser, bundle: string): OciMount[] {
+  if (!rec.options.userns.startsWith('keep-id') || user.name !== undefined) return [];
+  const host = lookupUser(identity().uid);
+  const name = host?.name ?? `user${user.uid}`;
+  const home = host?.home ?? '/';
+  const out: OciMount[] = [];
+  const add = (file: 'passwd' | 'group', line: string, present: boolean): void => {
+    if (present || rec.hostConfig.mounts.some((m) => m.destination === `/etc/${file}`)) return;
+    const text = readFileInRoot(rootfs, `/etc/${file}`) ?? '';
+    const body = `${text}${text === '' || text.endsWith('\n') ? '' : '\n'}${line}\n`;
+    writeFileAtomic(join(bundle, file), body, 0o644, { durable: false });
+    out.push({
+      destination: `/etc/${file}`,
+      type: 'bind',
+      source: join(bundle, file),
+      options: ['bind', 'ro', 'rprivate'],
+    });
+  };
+  add('passwd', `${name}:*:${user.uid}:${user.gid}:${name}:${home}:/bin/sh`, false);
+  const groupText = readFileInRoot(rootfs, '/etc/group') ?? '';
+  add(
+    'group',
+    `${name}:x:${user.gid}:`,
+    parseGroup(groupText).some((g) => g.gid === user.gid),
+  );
+  return out;
+}
+
 export function prepareSpec(input: PrepareInput): Prepared {
   const { rec, rootfs, rootless } = input;
   const o = rec.options;
   const bundle = input.store.bundle(rec.id);
   const user = resolveUser(rootfs, rec.config.user || undefined, o.groupAdd);
+  // Owners hutch gives files here: the container user's ids as this namespace has them.
+  const owner = nsOwner(rec, user);
   if (user.keepGroups && rec.runtime !== 'crun') {
     throw new HutchError(
       'KEEP_GROUPS_UNSUPPORTED',
@@ -157,7 +203,7 @@ export function prepareSpec(input: PrepareInput): Prepared {
     const hostCwd = resolveInRoot(rootfs, cwd);
     if (!existsSync(hostCwd)) {
       mkdirSync(hostCwd, { recursive: true, mode: 0o755 });
-      if (!o.readOnly) chownSync(hostCwd, user.uid, user.gid);
+      if (!o.readOnly) chownSync(hostCwd, owner.uid, owner.gid);
     }
   }
 
@@ -237,9 +283,10 @@ export function prepareSpec(input: PrepareInput): Prepared {
       mounts: rec.hostConfig.mounts,
       rootfs,
       volumes: input.volumes,
-      uid: user.uid,
-      gid: user.gid,
+      uid: owner.uid,
+      gid: owner.gid,
     }),
+    ...keptUserFiles(rec, rootfs, user, bundle),
   ];
   let args = [...rec.config.entrypoint, ...rec.config.cmd];
   const env = mergeEnv({
@@ -263,6 +310,7 @@ export function prepareSpec(input: PrepareInput): Prepared {
 
   const spec = buildSpec({
     rootfs,
+    specRoot: input.specRoot,
     readOnly: o.readOnly,
     process: {
       terminal: rec.config.tty,
@@ -291,7 +339,7 @@ export function prepareSpec(input: PrepareInput): Prepared {
     ipc: nsMode(o.ipc, 'ipc', input.pidOf),
     pid: nsMode(o.pid, 'pid', input.pidOf),
     uts: nsMode(o.uts, 'uts', input.pidOf),
-    userns: undefined,
+    userns: rec.idMappings ? { uidMappings: rec.idMappings.uid, gidMappings: rec.idMappings.gid } : undefined,
     shmSize: o.shmSize,
     mounts,
     devices: devices.map((d) => d.device),

@@ -5,6 +5,7 @@
  * lock, so a reader always sees one consistent version.
  */
 import type { RunOptions } from './options.ts';
+import type { IdMappings } from '../../util/idmap.ts';
 
 export type ContainerStatus = 'created' | 'running' | 'paused' | 'exited' | 'removing' | 'dead';
 
@@ -113,8 +114,15 @@ export interface ContainerRecord {
   name: string;
   created: string;
   driver: string;
-  /** The image's top layer (chain-ID hex) the container's root sits on. */
+  /** The image's top layer (chain-ID hex). */
   topLayer: string;
+  /**
+   * With its own ID mapping: the mapping (container id -> id in hutch's
+   * namespace) and the shifted copy of the image its root sits on instead
+   * of topLayer (storage/shifted.ts).
+   */
+  idMappings?: IdMappings;
+  shiftedLayer?: string;
   runtime: string;
   config: ContainerConfig;
   hostConfig: HostConfig;
@@ -137,3 +145,8 @@ export const EMPTY_STATE: ContainerState = {
   health: undefined,
   rootfs: undefined,
 };
+
+/** The layer a container's root is mounted on: its image, or the image's shifted copy. */
+export function rootLayerOf(rec: ContainerRecord): string {
+  return rec.shiftedLayer ?? rec.topLayer;
+}

@@ -278,6 +278,8 @@ export function whiteoutName(name: ByteName): HutchError {
 export interface PackOptions {
   /** Written as every entry's owner instead of the file's own (docker cp without -a). */
   owner?: { uid: number; gid: number } | undefined;
+  /** Translates each file's own owner (a container with its own ID mapping); `owner` wins. */
+  mapOwner?: ((uid: number, gid: number) => { uid: number; gid: number }) | undefined;
   /** Refuse `.wh.*` names (for tar that the layer extractor reads: commit, cp). */
   refuseWhiteoutNames?: boolean;
   /**
@@ -403,7 +405,7 @@ export class TreePacker {
       this.opts.onSkip?.(name, 'a socket cannot be archived');
       return;
     }
-    const owner = this.opts.owner;
+    const owner = this.opts.owner ?? this.opts.mapOwner?.(Number(s.uid), Number(s.gid));
     const e: TarEntry = {
       name,
       type,
@@ -526,6 +528,8 @@ export interface RebaseOptions {
   /** Put before every member name (and hard link target), normalised: `a/b`. */
   prefix: ByteName;
   owner?: { uid: number; gid: number } | undefined;
+  /** Translates each member's owner (into a container with its own ID mapping); `owner` wins. */
+  mapOwner?: ((uid: number, gid: number) => { uid: number; gid: number }) | undefined;
   /** Error raised for a name that climbs above the archive's root. */
   unsafe: (name: string) => Error;
 }
@@ -716,12 +720,13 @@ export async function* rebaseTar(input: AsyncIterable<unknown>, opts: RebaseOpti
     const bodySize = h.type === T.FILE || h.type === T.CONTIGUOUS || h.type === T.GNU_DUMPDIR ? size : 0;
     const clean = under(name);
     if (isWhiteoutBase(clean)) throw whiteoutName(clean);
+    const owner = opts.owner ?? opts.mapOwner?.(uid, gid);
     const e: TarEntry = {
       name: clean,
       type,
       mode: h.mode,
-      uid: opts.owner ? opts.owner.uid : uid,
-      gid: opts.owner ? opts.owner.gid : gid,
+      uid: owner ? owner.uid : uid,
+      gid: owner ? owner.gid : gid,
       size: type === 'file' ? size : 0,
       mtime,
       devmajor: h.devmajor,

@@ -6,6 +6,9 @@ import { mkdirSync, readdirSync, rmSync, renameSync, lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import { TEMP_MARK } from '../../util/fs-atomic.ts';
 
+/** A shifted copy of an image: its top layer's id, a dash, and a hash of the mapping. */
+export const SHIFTED_NAME = /^[a-f0-9]{64}-[a-f0-9]{16}$/;
+
 export class DriverLayout {
   readonly home: string;
   readonly layers: string;
@@ -41,8 +44,9 @@ export class DriverLayout {
     };
   }
 
-  listLayers(): string[] {
-    return readdirSync(this.layers).filter((n) => !n.startsWith(TEMP_MARK) && /^[a-f0-9]{64}$/.test(n));
+  listLayers(kind: 'image' | 'shifted' = 'image'): string[] {
+    const name = kind === 'image' ? /^[a-f0-9]{64}$/ : SHIFTED_NAME;
+    return readdirSync(this.layers).filter((n) => name.test(n));
   }
 
   /** Bytes in a tree, counting each inode once. */

@@ -11,14 +11,15 @@
  *   overlay/containers/<id>/{diff,work,merged}
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { namespaceIdLimits } from '../../sys/identity.ts';
-import { MNT_DETACH, sys } from '../../sys/native.ts';
+import { MNT_DETACH, MS, sys } from '../../sys/native.ts';
 import { HutchError, errnoCode } from '../../util/errors.ts';
+import { randomHex } from '../../util/random.ts';
 import { applyLayer } from '../extract/index.ts';
-import type { ApplyResult, LayerDriver, MountOptions } from '../types.ts';
+import type { ApplyResult, CreateOptions, LayerDriver, MountOptions } from '../types.ts';
 import { DriverLayout } from './layout.ts';
 
 /** The kernel takes mount options up to a page; each lower costs `l/<26>:`. */
@@ -48,7 +49,12 @@ export class OverlayDriver implements LayerDriver {
     return text === '' ? [] : text.split(':');
   }
 
-  async createLayer(id: string, parent: string | undefined, diff: Readable): Promise<ApplyResult> {
+  async createLayer(
+    id: string,
+    parent: string | undefined,
+    diff: Readable,
+    opts: CreateOptions = {},
+  ): Promise<ApplyResult> {
     // Published but killed before its short link was made: start that layer over.
     if (existsSync(this.layout.layer(id))) this.removeLayer(id);
     const stage = this.layout.staging(id);
@@ -61,6 +67,7 @@ export class OverlayDriver implements LayerDriver {
         canMknod: !this.rootless,
         ...namespaceIdLimits(),
       });
+      if (opts.rootOwner) chownSync(diffDir, opts.rootOwner.uid, opts.rootOwner.gid);
       const below = parent === undefined ? [] : [`l/${this.link(parent)}`, ...this.lowers(parent)];
       const short = shortName();
       writeFileSync(join(stage.dir, 'link'), short);
@@ -92,8 +99,8 @@ export class OverlayDriver implements LayerDriver {
     rmSync(this.layout.layer(id), { recursive: true, force: true });
   }
 
-  listLayers(): string[] {
-    return this.layout.listLayers();
+  listLayers(kind: 'image' | 'shifted' = 'image'): string[] {
+    return this.layout.listLayers(kind);
   }
 
   layerPath(id: string): string {
@@ -104,6 +111,7 @@ export class OverlayDriver implements LayerDriver {
     const dir = this.layout.container(containerId);
     const merged = join(dir, 'merged');
     for (const sub of ['diff', 'work', 'merged']) mkdirSync(join(dir, sub), { recursive: true, mode: 0o755 });
+    if (opts.rootOwner) chownSync(join(dir, 'diff'), opts.rootOwner.uid, opts.rootOwner.gid);
     const lower = [`l/${this.link(top)}`, ...this.lowers(top)].join(':');
     const data = `lowerdir=${lower},upperdir=${join(dir, 'diff')},workdir=${join(dir, 'work')}${this.rootless ? ',userxattr' : ''}${opts.volatile ? ',volatile' : ''}`;
     if (data.length > MAX_MOUNT_DATA) {
@@ -136,6 +144,39 @@ export class OverlayDriver implements LayerDriver {
       process.chdir(cwd);
     }
     return merged;
+  }
+
+  viewImage(top: string): { path: string; release: () => void } {
+    // A read-only overlay of the chain alone. The kernel wants two lower
+    // directories at least when there is no upper one: an empty one makes
+    // up the count for a one-layer image. The mount point is a container
+    // root's (a random ID with no record), so a view a killed command left
+    // mounted is found and removed by `system check`.
+    const empty = join(this.layout.home, 'empty');
+    mkdirSync(empty, { recursive: true, mode: 0o755 });
+    const id = randomHex(32);
+    const merged = join(this.layout.container(id), 'merged');
+    mkdirSync(merged, { recursive: true, mode: 0o755 });
+    const lower = [`l/${this.link(top)}`, ...this.lowers(top), 'empty'].join(':');
+    const cwd = process.cwd();
+    process.chdir(this.layout.home);
+    try {
+      sys().mount(
+        'overlay',
+        merged,
+        'overlay',
+        MS.RDONLY,
+        `lowerdir=${lower}${this.rootless ? ',userxattr' : ''}`,
+      );
+    } catch (e) {
+      rmSync(this.layout.container(id), { recursive: true, force: true });
+      throw new HutchError('MOUNT', `mounting the image's layers failed: ${(e as Error).message}`, {
+        cause: e,
+      });
+    } finally {
+      process.chdir(cwd);
+    }
+    return { path: merged, release: () => this.removeContainer(id) };
   }
 
   unmountContainer(containerId: string): void {

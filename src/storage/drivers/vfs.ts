@@ -4,13 +4,13 @@
  * container (reflinks make that cheap on btrfs and XFS, which cp uses when
  * it can).
  */
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { namespaceIdLimits } from '../../sys/identity.ts';
 import { HutchError } from '../../util/errors.ts';
 import { applyLayer } from '../extract/index.ts';
-import type { ApplyResult, LayerDriver } from '../types.ts';
+import type { ApplyResult, CreateOptions, LayerDriver } from '../types.ts';
 import { DriverLayout } from './layout.ts';
 
 /** `cp -a` keeps owners, modes, xattrs and hardlinks, which Node's fs.cp does not. */
@@ -38,7 +38,12 @@ export class VfsDriver implements LayerDriver {
     this.rootless = rootless;
   }
 
-  async createLayer(id: string, parent: string | undefined, diff: Readable): Promise<ApplyResult> {
+  async createLayer(
+    id: string,
+    parent: string | undefined,
+    diff: Readable,
+    opts: CreateOptions = {},
+  ): Promise<ApplyResult> {
     const stage = this.layout.staging(id);
     try {
       if (parent !== undefined) copyTree(this.layerPath(parent), stage.dir);
@@ -48,6 +53,7 @@ export class VfsDriver implements LayerDriver {
         canMknod: !this.rootless,
         ...namespaceIdLimits(),
       });
+      if (opts.rootOwner) chownSync(stage.dir, opts.rootOwner.uid, opts.rootOwner.gid);
       stage.publish();
       return result;
     } catch (e) {
@@ -64,8 +70,8 @@ export class VfsDriver implements LayerDriver {
     rmSync(this.layout.layer(id), { recursive: true, force: true });
   }
 
-  listLayers(): string[] {
-    return this.layout.listLayers();
+  listLayers(kind: 'image' | 'shifted' = 'image'): string[] {
+    return this.layout.listLayers(kind);
   }
 
   layerPath(id: string): string {
@@ -84,6 +90,11 @@ export class VfsDriver implements LayerDriver {
       renameSync(stage, root);
     }
     return root;
+  }
+
+  viewImage(top: string): { path: string; release: () => void } {
+    // A vfs layer is the whole tree already.
+    return { path: this.layerPath(top), release: () => undefined };
   }
 
   unmountContainer(): void {

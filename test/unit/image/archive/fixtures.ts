@@ -37,13 +37,16 @@ export class MemoryDriver implements LayerDriver {
   removeLayer(id: string): void {
     this.layers.delete(id);
   }
-  listLayers(): string[] {
-    return [...this.layers.keys()];
+  listLayers(kind: 'image' | 'shifted' = 'image'): string[] {
+    return kind === 'image' ? [...this.layers.keys()] : [];
   }
   layerPath(id: string): string {
     return `/memory/${id}`;
   }
   mountContainer(): string {
+    throw new Error('not in memory');
+  }
+  viewImage(): { path: string; release: () => void } {
     throw new Error('not in memory');
   }
   unmountContainer(): void {}
