@@ -295,12 +295,17 @@ static int cmd_run(int argc, char **argv) {
       setenv("HUTCH_SET_COMPILE_CACHE", "1", 1);
     }
   }
-  char **av = calloc((size_t)argc + 4, sizeof *av);
+  char **av = calloc((size_t)argc + 5, sizeof *av);
   if (!av) die("calloc");
   av[0] = node;
   av[1] = "--disable-warning=ExperimentalWarning";
-  av[2] = bundle;
-  for (int i = 0; i < argc; i++) av[3 + i] = argv[i];
+  /* A young generation big enough that a command's allocations (ps reading
+   * hundreds of records) need no scavenge: V8 starts it at 1 MB and grows it
+   * only after collecting. Pages are committed as used, so an idle process
+   * is no bigger. */
+  av[2] = "--min-semi-space-size=16";
+  av[3] = bundle;
+  for (int i = 0; i < argc; i++) av[4 + i] = argv[i];
   execvp(node, av);
   fprintf(stderr, "hutch: cannot run Node (%s): %s\n", node, strerror(errno));
   fprintf(stderr, "hutch: run 'npm install' in %s, or set HUTCH_NODE\n", pkg);

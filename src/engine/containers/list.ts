@@ -14,10 +14,16 @@ export interface ContainerView {
 }
 
 export function views(c: ContainerReader): ContainerView[] {
-  return c.store
-    .list()
-    .map((rec) => ({ rec, state: observedState(rec, c.store.exitFile(rec.id)) }))
-    .sort((a, b) => (a.rec.created < b.rec.created ? 1 : a.rec.created > b.rec.created ? -1 : 0));
+  const out: ContainerView[] = [];
+  for (const rec of c.store.list()) {
+    const s = rec.state.status;
+    // Only a container said to run can have ended since: the others' records are the truth.
+    out.push({
+      rec,
+      state: s === 'running' || s === 'paused' ? observedState(rec, c.store.exitFile(rec.id)) : rec.state,
+    });
+  }
+  return out.sort((a, b) => (a.rec.created < b.rec.created ? 1 : a.rec.created > b.rec.created ? -1 : 0));
 }
 
 function ago(iso: string, now: number): string {
