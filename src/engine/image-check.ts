@@ -4,8 +4,9 @@
  * (ingest files, staged layers, layers and blobs no image uses) are garbage.
  * --repair drops broken images and removes garbage.
  */
-import { readdirSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { DriverLayout } from '../storage/drivers/layout.ts';
 import { shiftedSource } from '../storage/shifted.ts';
 import { TEMP_MARK } from '../util/fs-atomic.ts';
 import type { Finding } from './check.ts';
@@ -78,6 +79,14 @@ export function checkImages(ctx: Context, repair: boolean): Finding[] {
       repaired: repair,
     });
     if (repair) s.driver.removeLayer(l);
+  }
+  // Image views (storage driver's views/PID-*) whose process is gone: a killed command's, maybe still mounted.
+  const viewsDir = join(ctx.paths.root, 'storage', s.driver.name, 'views');
+  for (const n of existsSync(viewsDir) ? readdirSync(viewsDir) : []) {
+    const pid = Number(n.split('-')[0]);
+    if (Number.isInteger(pid) && pid > 0 && existsSync(`/proc/${pid}`)) continue;
+    findings.push({ severity: 'garbage', what: 'image view', detail: join(viewsDir, n), repaired: repair });
+    if (repair) DriverLayout.dropView(join(viewsDir, n));
   }
   for (const n of readdirSync(s.blobs.ingestDir)) {
     if (n.endsWith('.lock')) continue;

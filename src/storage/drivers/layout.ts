@@ -4,6 +4,8 @@
  */
 import { mkdirSync, readdirSync, rmSync, renameSync, lstatSync } from 'node:fs';
 import { join } from 'node:path';
+import { MNT_DETACH, sys } from '../../sys/native.ts';
+import { errnoCode } from '../../util/errors.ts';
 import { TEMP_MARK } from '../../util/fs-atomic.ts';
 
 /** A shifted copy of an image: its top layer's id, a dash, and a hash of the mapping. */
@@ -13,11 +15,14 @@ export class DriverLayout {
   readonly home: string;
   readonly layers: string;
   readonly containers: string;
+  /** Read-only views of images (LayerDriver.viewImage), one directory each while in use. */
+  readonly views: string;
 
   constructor(storeRoot: string, driver: string) {
     this.home = join(storeRoot, 'storage', driver);
     this.layers = join(this.home, 'layers');
     this.containers = join(this.home, 'containers');
+    this.views = join(this.home, 'views');
     mkdirSync(this.layers, { recursive: true, mode: 0o700 });
     mkdirSync(this.containers, { recursive: true, mode: 0o700 });
   }
@@ -47,6 +52,19 @@ export class DriverLayout {
   listLayers(kind: 'image' | 'shifted' = 'image'): string[] {
     const name = kind === 'image' ? /^[a-f0-9]{64}$/ : SHIFTED_NAME;
     return readdirSync(this.layers).filter((n) => name.test(n));
+  }
+
+  /** Unmounts a view (every layer of it) and removes its directory. */
+  static dropView(dir: string): void {
+    for (let i = 0; i < 16; i++) {
+      try {
+        sys().umount(dir, MNT_DETACH);
+      } catch (e) {
+        if (errnoCode(e) === 'EINVAL' || errnoCode(e) === 'ENOENT') break;
+        throw e;
+      }
+    }
+    rmSync(dir, { recursive: true, force: true });
   }
 
   /** Bytes in a tree, counting each inode once. */

@@ -149,13 +149,12 @@ export class OverlayDriver implements LayerDriver {
   viewImage(top: string): { path: string; release: () => void } {
     // A read-only overlay of the chain alone. The kernel wants two lower
     // directories at least when there is no upper one: an empty one makes
-    // up the count for a one-layer image. The mount point is a container
-    // root's (a random ID with no record), so a view a killed command left
-    // mounted is found and removed by `system check`.
+    // up the count for a one-layer image. Views live under views/, where
+    // `system check` finds one a killed command left mounted.
     const empty = join(this.layout.home, 'empty');
     mkdirSync(empty, { recursive: true, mode: 0o755 });
-    const id = randomHex(32);
-    const merged = join(this.layout.container(id), 'merged');
+    // Named for this process: `system check` leaves the views of live processes alone.
+    const merged = join(this.layout.views, `${process.pid}-${randomHex(8)}`);
     mkdirSync(merged, { recursive: true, mode: 0o755 });
     const lower = [`l/${this.link(top)}`, ...this.lowers(top), 'empty'].join(':');
     const cwd = process.cwd();
@@ -169,14 +168,14 @@ export class OverlayDriver implements LayerDriver {
         `lowerdir=${lower}${this.rootless ? ',userxattr' : ''}`,
       );
     } catch (e) {
-      rmSync(this.layout.container(id), { recursive: true, force: true });
+      rmSync(merged, { recursive: true, force: true });
       throw new HutchError('MOUNT', `mounting the image's layers failed: ${(e as Error).message}`, {
         cause: e,
       });
     } finally {
       process.chdir(cwd);
     }
-    return { path: merged, release: () => this.removeContainer(id) };
+    return { path: merged, release: () => DriverLayout.dropView(merged) };
   }
 
   unmountContainer(containerId: string): void {

@@ -150,6 +150,48 @@ describe('containers under stress', { skip: SKIP }, () => {
     assert.deepEqual(held(box), { mounts: [], runtime: [], conmons: [] });
   });
 
+  it('SIGKILL of create --userns keep-id while it copies the image leaves no problem, no mount, and the next create works', async (t) => {
+    const box = sandbox();
+    boxes.push(box);
+    const env = box.env as Record<string, string>;
+    // Each round starts without the shifted copy: removing the image removes it.
+    const fresh = (): void => {
+      removeAll(box);
+      box.hutch(['rmi', image]);
+      ok(box, ['pull', '-q', image]);
+    };
+    fresh();
+    const create = ['create', '--userns', 'keep-id', image, 'true'];
+    const fullMs = timed(box, create);
+    fresh();
+    const views = (): string[] => {
+      const dir = join(box.root, 'storage', 'overlay', 'views');
+      try {
+        return readdirSync(dir);
+      } catch {
+        return [];
+      }
+    };
+    const { runs } = await killAtRandom({
+      command: [HUTCH, ...create],
+      env,
+      runs: ROUNDS,
+      minDelayMs: 5,
+      maxDelayMs: Math.max(60, fullMs),
+      seed: 21,
+      afterEach: async (r, i) => {
+        assert.ok(r.killed || r.exitCode === 0, `run ${i} ended with ${r.exitCode}: ${r.stderr}`);
+        await checkConsistency([HUTCH, 'system', 'check', '--repair', '--format', 'json'], { env });
+        assert.deepEqual(views(), [], `run ${i}: an image view is left after the repair`);
+        await assertConsistent(box, `create --userns keep-id, run ${i}`);
+        const r2 = box.hutch(['run', '--rm', '--userns', 'keep-id', image, 'stat', '-c', '%u', '/bin']);
+        assert.equal(r2.stdout.trim(), '0', `run ${i}: ${r2.stderr}`);
+        fresh();
+      },
+    });
+    t.diagnostic(`creates killed mid-way: ${runs.filter((r) => r.killed).length} of ${ROUNDS}`);
+  });
+
   it('SIGKILL of run --rm, run -d, stop and rm -f at random moments leaves no problem and no leak', async (t) => {
     const box = sandbox();
     boxes.push(box);
