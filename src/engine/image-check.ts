@@ -69,9 +69,8 @@ export function checkImages(ctx: Context, repair: boolean): Finding[] {
     if (repair) s.driver.removeLayer(l);
   }
   // Shifted copies (storage/shifted.ts) live as long as the image layer they copy.
-  const onDiskNow = new Set(s.driver.listLayers());
   for (const l of s.driver.listLayers('shifted')) {
-    if (onDiskNow.has(shiftedSource(l))) continue;
+    if (s.driver.hasLayer(shiftedSource(l))) continue;
     findings.push({
       severity: 'garbage',
       what: 'shifted image copy',

@@ -178,10 +178,8 @@ export function deleteImage(s: ImageStore, id: string): void {
     return { layersToRemove, blobsToKeep };
   });
   // Records are gone first: a crash now leaves unreferenced files (garbage), never dangling records.
-  for (const l of layersToRemove) {
-    removeShiftedOf(s.driver, l);
-    s.driver.removeLayer(l);
-  }
+  removeShiftedOf(s.driver, layersToRemove);
+  for (const l of layersToRemove) s.driver.removeLayer(l);
   for (const b of s.blobs.list()) if (!blobsToKeep.has(b)) s.blobs.remove(b);
 }
 

@@ -8,19 +8,10 @@
  * top stays at rootfs. Missing components are kept as they are, so the
  * answer names where the file would be.
  */
-import {
-  closeSync,
-  constants,
-  fstatSync,
-  lstatSync,
-  openSync,
-  readFileSync,
-  readlinkSync,
-  realpathSync,
-} from 'node:fs';
-import type { Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
 import { joinRel, splitParent } from '../storage/extract/paths.ts';
 import { errnoCode, HutchError } from '../util/errors.ts';
+import { lstatIfExists } from '../util/fs-atomic.ts';
 
 /** As Linux's MAXSYMLINKS. */
 const MAX_SYMLINK_HOPS = 40;
@@ -53,7 +44,7 @@ function walk(root: string, path: string): string {
       continue;
     }
     const next = joinRel(cur, comp);
-    const st = lstatOrMissing(`${root}/${next}`);
+    const st = lstatIfExists(`${root}/${next}`);
     if (st === undefined || !st.isSymbolicLink()) {
       cur = next;
       continue;
@@ -70,17 +61,6 @@ function walk(root: string, path: string): string {
     todo.push(...target.split('/').reverse());
   }
   return cur;
-}
-
-/** A path below a missing component or below a file does not exist either. */
-function lstatOrMissing(path: string): Stats | undefined {
-  try {
-    return lstatSync(path);
-  } catch (e) {
-    const code = errnoCode(e);
-    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-    throw e;
-  }
 }
 
 /**

@@ -33,7 +33,7 @@ import { join } from 'node:path';
 import { withLock } from '../sys/lock.ts';
 import { sys } from '../sys/native.ts';
 import { errnoCode, HutchError } from '../util/errors.ts';
-import { readIfExists, TEMP_MARK, writeJsonAtomic } from '../util/fs-atomic.ts';
+import { lstatIfExists, readIfExists, TEMP_MARK, writeJsonAtomic } from '../util/fs-atomic.ts';
 import { log } from '../util/log.ts';
 
 export const VOLUME_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
@@ -317,7 +317,7 @@ export class VolumeStore {
           hint: `Give another name, or remove it first: hutch volume rm ${name}`,
         });
       }
-      if (lstatOrUndefined(join(this.dir, name))) {
+      if (lstatIfExists(join(this.dir, name))) {
         throw new HutchError('VOLUME_EXISTS', `${join(this.dir, name)} exists but is not a volume`, {
           hint: 'Something other than hutch put it there: move it away, or give another name.',
         });
@@ -438,7 +438,7 @@ export class VolumeStore {
       const kind = parseKindQuietly(v);
       if (kind.kind === 'tmpfs') return false;
       let copied = false;
-      const src = source === undefined ? undefined : lstatOrUndefined(source);
+      const src = source === undefined ? undefined : lstatIfExists(source);
       // The source itself must be a real directory: a link there is not followed.
       if (source !== undefined && src?.isDirectory()) {
         const target = kind.kind === 'bind' ? kind.device : v.mountpoint;
@@ -451,15 +451,6 @@ export class VolumeStore {
       writeJsonAtomic(join(this.dir, name, 'volume.json'), { ...v, copiedUp: true });
       return copied;
     });
-  }
-}
-
-function lstatOrUndefined(path: string): Stats | undefined {
-  try {
-    return lstatSync(path);
-  } catch (e) {
-    if (errnoCode(e) === 'ENOENT' || errnoCode(e) === 'ENOTDIR') return undefined;
-    throw e;
   }
 }
 
@@ -480,7 +471,7 @@ function chownData(data: string, v: { uid?: number; gid?: number }): void {
  * mounted tree: a different device below the volume means a mount.
  */
 function refuseIfMounted(dir: string, name: string): void {
-  const data = lstatOrUndefined(join(dir, '_data'));
+  const data = lstatIfExists(join(dir, '_data'));
   if (data && data.dev !== lstatSync(dir).dev) {
     throw new HutchError('VOLUME_BUSY', `volume ${name} has something mounted on its content`, {
       hint: `Unmount ${join(dir, '_data')} first (hutch unshare umount ...).`,

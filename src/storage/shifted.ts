@@ -69,7 +69,9 @@ export async function ensureShiftedLayer(
   }
 }
 
-/** Removes every shifted copy made from image layer `top` (the image is being removed). */
-export function removeShiftedOf(driver: LayerDriver, top: string): void {
-  for (const id of driver.listLayers('shifted')) if (shiftedSource(id) === top) driver.removeLayer(id);
+/** Removes every shifted copy made from one of the image layers `tops` (their images are being removed). */
+export function removeShiftedOf(driver: LayerDriver, tops: readonly string[]): void {
+  if (tops.length === 0) return;
+  const gone = new Set(tops);
+  for (const id of driver.listLayers('shifted')) if (gone.has(shiftedSource(id))) driver.removeLayer(id);
 }

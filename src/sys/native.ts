@@ -4,7 +4,7 @@
  */
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { HutchError } from '../util/errors.ts';
+import { HutchError, errnoCode } from '../util/errors.ts';
 import { packageRoot } from './native-paths.ts';
 
 export interface SysBinding {
@@ -58,3 +58,18 @@ export const MS = {
 } as const;
 
 export const MNT_DETACH = 0x2;
+
+/**
+ * Takes every mount off `path`, detached (mounts stack; 16 is more than
+ * hutch ever puts on one point). A path with no mount, or no path, is fine.
+ */
+export function unmountEvery(path: string): void {
+  for (let i = 0; i < 16; i++) {
+    try {
+      sys().umount(path, MNT_DETACH);
+    } catch (e) {
+      if (errnoCode(e) === 'EINVAL' || errnoCode(e) === 'ENOENT') return;
+      throw e;
+    }
+  }
+}

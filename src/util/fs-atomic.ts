@@ -3,7 +3,17 @@
  * rename over the target. A reader sees the old content or the new, never
  * half of it; a killed writer leaves only a `.tmp-*` file that nothing reads.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fsyncSync,
+  lstatSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
+import type { Stats } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { errnoCode } from './errors.ts';
 
@@ -58,6 +68,17 @@ export function readIfExists(path: string): string | undefined {
     return readFileSync(path, 'utf8');
   } catch (e) {
     if (errnoCode(e) === 'ENOENT') return undefined;
+    throw e;
+  }
+}
+
+/** lstat, or undefined where nothing is: a missing path, or one below a file. */
+export function lstatIfExists(path: string): Stats | undefined {
+  try {
+    return lstatSync(path);
+  } catch (e) {
+    const code = errnoCode(e);
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
     throw e;
   }
 }

@@ -4,6 +4,7 @@ import { stopContainer } from '../../engine/containers/stop.ts';
 import type { CommandSpec, Parsed } from '../args/spec.ts';
 import { contextFor } from '../context.ts';
 import { eachContainer } from './each-container.ts';
+import { TIME_OPTION } from './stop.ts';
 
 export async function runRestart(args: Parsed): Promise<number> {
   const c = openContainers(await contextFor(args));
@@ -20,14 +21,6 @@ export const command: CommandSpec = {
   name: 'restart',
   summary: 'Restart one or more containers',
   usage: '[OPTIONS] CONTAINER [CONTAINER...]',
-  options: [
-    {
-      long: 'time',
-      short: 't',
-      kind: 'int',
-      default: -1,
-      description: 'Seconds to wait before killing the container',
-    },
-  ],
+  options: [TIME_OPTION],
   run: runRestart,
 };

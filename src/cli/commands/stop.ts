@@ -1,7 +1,7 @@
 import { openContainers } from '../../engine/containers/open.ts';
 import { stopContainer } from '../../engine/containers/stop.ts';
 import { views } from '../../engine/containers/list.ts';
-import type { CommandSpec, Parsed } from '../args/spec.ts';
+import type { CommandSpec, OptionSpec, Parsed } from '../args/spec.ts';
 import { contextFor } from '../context.ts';
 import { eachContainer } from './each-container.ts';
 
@@ -19,18 +19,21 @@ export async function runStop(args: Parsed): Promise<number> {
   });
 }
 
+/** -t: stop's grace period, shared with restart. */
+export const TIME_OPTION: OptionSpec = {
+  long: 'time',
+  short: 't',
+  kind: 'int',
+  default: -1,
+  description: 'Seconds to wait before killing the container',
+};
+
 export const command: CommandSpec = {
   name: 'stop',
   summary: 'Stop one or more running containers',
   usage: '[OPTIONS] CONTAINER [CONTAINER...]',
   options: [
-    {
-      long: 'time',
-      short: 't',
-      kind: 'int',
-      default: -1,
-      description: 'Seconds to wait before killing the container',
-    },
+    TIME_OPTION,
     { long: 'all', short: 'a', kind: 'bool', description: 'Stop all running containers' },
   ],
   run: runStop,

@@ -35,7 +35,7 @@ import { BUNDLE_ROOT } from '../../runtime/containers/mapped-root.ts';
 import type { ContainerRecord } from '../../runtime/containers/types.ts';
 import { OciRuntime } from '../../runtime/oci/runtime.ts';
 import { lockFile } from '../../sys/lock.ts';
-import { MNT_DETACH, sys } from '../../sys/native.ts';
+import { unmountEvery } from '../../sys/native.ts';
 import { errnoCode } from '../../util/errors.ts';
 import { TEMP_MARK } from '../../util/fs-atomic.ts';
 import { log } from '../../util/log.ts';
@@ -114,18 +114,9 @@ function containerMounts(root: string): Map<string, string[]> {
   return out;
 }
 
-/** Takes every mount off each point (mounts can be stacked), deepest first. */
+/** Takes every mount off each point, deepest first. */
 function unmountAll(points: string[]): void {
-  for (const p of [...points].sort((a, b) => b.length - a.length)) {
-    for (let i = 0; i < 16; i++) {
-      try {
-        sys().umount(p, MNT_DETACH);
-      } catch (e) {
-        if (errnoCode(e) === 'EINVAL' || errnoCode(e) === 'ENOENT') break;
-        throw e;
-      }
-    }
-  }
+  for (const p of [...points].sort((a, b) => b.length - a.length)) unmountEvery(p);
 }
 
 /** The driver directories holding a container's root: ROOT/storage/DRIVER/containers/ID. */

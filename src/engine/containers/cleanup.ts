@@ -6,10 +6,10 @@
  * comes second finds nothing left to do. Restart policies are applied only
  * by the exit command, so an exit is never acted on twice.
  */
-import { hideRoot } from '../../runtime/containers/mapped-root.ts';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { monitorAlive, readExitFile } from '../../runtime/containers/liveness.ts';
+import { observedState } from '../../runtime/containers/liveness.ts';
+import { hideRoot } from '../../runtime/containers/mapped-root.ts';
 import type { ContainerRecord } from '../../runtime/containers/types.ts';
 import { lockFile } from '../../sys/lock.ts';
 import type { Lock } from '../../sys/lock.ts';
@@ -51,20 +51,10 @@ export function releaseLocked(
   const s = rec.state;
   // The exit of a monitor this container no longer has (it was started again since) is old news.
   if (monitorPid !== undefined && s.conmonPid !== 0 && s.conmonPid !== monitorPid) return false;
-  const exit = readExitFile(c.store.exitFile(id));
-  if ((s.status === 'running' || s.status === 'paused') && !exit && monitorAlive(s)) return false;
-  if (s.status === 'running' || s.status === 'paused') {
-    rec.state = {
-      ...s,
-      status: 'exited',
-      pid: 0,
-      exitCode: exit?.code ?? 255,
-      finishedAt: exit?.at ?? new Date().toISOString(),
-      error: exit ? '' : 'the container monitor (conmon) ended without recording an exit code',
-      rootfs: undefined,
-      health: s.health ? { ...s.health } : undefined,
-    };
-  }
+  // The exit as `ps` sees it (exit file, else a monitor that is gone), made the record's.
+  const now = observedState(rec, c.store.exitFile(id));
+  if (now.status === 'running' || now.status === 'paused') return false;
+  if (now !== s) rec.state = { ...now, rootfs: undefined, health: s.health ? { ...s.health } : undefined };
   const runtime = c.runtime(rec.runtime);
   try {
     // A foreground command's exit hook deletes it in the runtime (native/helper.c, exit-hook).
@@ -72,7 +62,7 @@ export function releaseLocked(
   } catch (e) {
     log.warn(`${rec.name}: ${(e as Error).message}`);
   }
-  hideRoot(c.store.bundle(id));
+  if (rec.idMappings) hideRoot(c.store.bundle(id));
   c.images.driver.unmountContainer(id);
   rec.state.rootfs = undefined;
   c.store.write(rec);

@@ -20,6 +20,7 @@ import {
   ParallelGzip,
   PendingBlobs,
   removeMadeLayers,
+  storeOciImage,
   withLayerLock,
   writerDigest,
 } from '../../image/archive/layer-blob.ts';
@@ -27,9 +28,8 @@ import { applyChanges } from '../../image/archive/changes.ts';
 import type { RunConfig } from '../../image/archive/changes.ts';
 import { layerTypeFor } from '../../image/push.ts';
 import { parseReference, repoName } from '../../image/reference.ts';
-import { digestOf } from '../../image/store/blobs.ts';
 import type { BlobWriter } from '../../image/store/blobs.ts';
-import { chainIds, hex, recordImage } from '../../image/store/db.ts';
+import { chainIds, hex } from '../../image/store/db.ts';
 import type { ImageRecord, LayerRecord } from '../../image/store/db.ts';
 import { MEDIA } from '../../image/types.ts';
 import type { Descriptor, ImageConfig, ImageManifest } from '../../image/types.ts';
@@ -297,28 +297,7 @@ export async function commitContainer(
         },
       ],
     };
-    const configBytes = Buffer.from(JSON.stringify(config));
-    const configDigest = digestOf(configBytes);
-    const manifest: ImageManifest = {
-      schemaVersion: 2,
-      mediaType: MEDIA.ociManifest,
-      config: { mediaType: MEDIA.ociConfig, digest: configDigest, size: configBytes.length },
-      layers: descriptors,
-    };
-    const manifestBytes = Buffer.from(JSON.stringify(manifest));
-    const manifestDigest = digestOf(manifestBytes);
-    pending.addData(configBytes, configDigest);
-    pending.addData(manifestBytes, manifestDigest);
-    await pending.commit();
-    return recordImage(s.db, {
-      configDigest,
-      manifestDigest,
-      manifestMediaType: MEDIA.ociManifest,
-      created: now,
-      layers,
-      names,
-      digests: [],
-    });
+    return await storeOciImage(s.db, pending, { config, descriptors, layers, names, created: now });
   } catch (e) {
     staged.gzip.abort();
     pending.discard();

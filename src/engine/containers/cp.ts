@@ -25,7 +25,7 @@
  * halfway through. Its volumes and bind mounts are not seen: only its root
  * filesystem (what `export` writes).
  */
-import { lstatSync, realpathSync, statSync } from 'node:fs';
+import { realpathSync, statSync } from 'node:fs';
 import type { Stats } from 'node:fs';
 import { basename, dirname, posix } from 'node:path';
 import { Readable } from 'node:stream';
@@ -38,6 +38,7 @@ import type { ByteName } from '../../storage/archive/tar-writer.ts';
 import { applyLayer } from '../../storage/extract/index.ts';
 import { namespaceIdLimits } from '../../sys/identity.ts';
 import { HutchError, errnoCode } from '../../util/errors.ts';
+import { lstatIfExists } from '../../util/fs-atomic.ts';
 import { log } from '../../util/log.ts';
 import type { Context } from '../context.ts';
 import { pausedDuring, refuseTerminal, withContainerRoot, writeAll } from './export.ts';
@@ -86,16 +87,6 @@ function bad(code: string, message: string, hint?: string): HutchError {
   return new HutchError(code, message, hint ? { hint } : {});
 }
 
-function lstatMaybe(path: string): Stats | undefined {
-  try {
-    return lstatSync(path);
-  } catch (e) {
-    const code = errnoCode(e);
-    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-    throw e;
-  }
-}
-
 function statMaybe(path: string): Stats | undefined {
   try {
     return statSync(path);
@@ -125,7 +116,7 @@ function containerSource(root: string, name: string, path: string, follow: boole
     const parent = resolveInRoot(root, posix.dirname(p.clean));
     host = `${parent === '/' ? '' : parent}/${posix.basename(p.clean)}`;
   }
-  const st = lstatMaybe(host);
+  const st = lstatIfExists(host);
   if (st === undefined) {
     throw bad(
       'NO_SUCH_PATH',
@@ -140,7 +131,7 @@ function containerSource(root: string, name: string, path: string, follow: boole
 
 function hostSource(path: string, follow: boolean): Source {
   const p = spec(path, process.cwd());
-  const st = p.dirOnly || follow ? statMaybe(p.clean) : lstatMaybe(p.clean);
+  const st = p.dirOnly || follow ? statMaybe(p.clean) : lstatIfExists(p.clean);
   if (st === undefined) throw bad('NO_SUCH_PATH', `${path}: no such file or directory`);
   if (p.dirOnly && !st.isDirectory()) throw bad('NOT_A_DIRECTORY', `${path} is not a directory`);
   const host = p.dirOnly || follow ? realpathSync(p.clean) : p.clean;
@@ -197,7 +188,7 @@ function target(
 /** docker refuses to replace a directory with a non-directory and the reverse, at the top. */
 function checkOverwrite(t: Target, src: Source, shown: string): void {
   if (t.name === undefined) return;
-  const there = lstatMaybe(`${t.dir === '/' ? '' : t.dir}/${t.name}`);
+  const there = lstatIfExists(`${t.dir === '/' ? '' : t.dir}/${t.name}`);
   if (there === undefined) return;
   const srcDir = src.st.isDirectory();
   if (there.isDirectory() && !srcDir) {
@@ -370,7 +361,7 @@ async function toContainer(
     warnIfMounted(rec, destPath);
     const d = spec(destPath, '/');
     const destHost = d.clean === '/' ? root : resolveInRoot(root, d.clean);
-    const st = lstatMaybe(destHost);
+    const st = lstatIfExists(destHost);
     const owners = ownersIn(rec, opts.archive === true);
     if (src === undefined) {
       if (!st?.isDirectory()) {
@@ -393,7 +384,7 @@ async function toContainer(
       () => destHost,
       () => {
         const parent = dirname(destHost);
-        return parent.length >= root.length && lstatMaybe(parent)?.isDirectory() ? parent : undefined;
+        return parent.length >= root.length && lstatIfExists(parent)?.isDirectory() ? parent : undefined;
       },
       src,
       basename(destHost),

@@ -25,6 +25,7 @@ import type {
 import { parseBytes, parseDevice, parseSysctls, parseUlimit } from '../../runtime/resources.ts';
 import { parseSecurityOpts, resolveCapabilities } from '../../runtime/security.ts';
 import { parseUserns, usernsMappings } from '../../runtime/userns.ts';
+import type { UsernsChoice } from '../../runtime/userns.ts';
 import { ensureShiftedLayer } from '../../storage/shifted.ts';
 import { namespaceRanges } from '../../sys/identity.ts';
 import { findImage } from '../../image/lookup.ts';
@@ -187,8 +188,8 @@ function checkNamespaceMode(flag: string, value: string, allowed: string[]): voi
   throw bad(`${flag} ${value}: not supported`, `Use one of: ${allowed.join(', ')}, container:NAME.`);
 }
 
-/** Checks the flags that would otherwise fail only at start, so `create` reports them. */
-export function validateOptions(o: RunOptions, rootless: boolean): void {
+/** Checks the flags that would otherwise fail only at start, so `create` reports them; returns what --userns chose. */
+export function validateOptions(o: RunOptions, rootless: boolean): { userns: UsernsChoice } {
   parseSecurityOpts(o.securityOpt);
   resolveCapabilities({ capAdd: o.capAdd, capDrop: o.capDrop, privileged: o.privileged, uid: 0 });
   for (const u of o.ulimits) parseUlimit(u, { rootless });
@@ -209,7 +210,7 @@ export function validateOptions(o: RunOptions, rootless: boolean): void {
   checkNamespaceMode('--ipc', o.ipc, ['private', 'host', 'shareable', 'none', '']);
   checkNamespaceMode('--pid', o.pid, ['private', 'host', '']);
   checkNamespaceMode('--uts', o.uts, ['private', 'host', '']);
-  parseUserns(o.userns, rootless);
+  return { userns: parseUserns(o.userns, rootless) };
 }
 
 export async function createContainer(c: Containers, req: CreateRequest): Promise<ContainerRecord> {
@@ -224,7 +225,7 @@ export async function createContainer(c: Containers, req: CreateRequest): Promis
   const driver = logDriver(req.logDriver);
   const logOpts = parseLogOpts(req.logOpts);
   const stopSignal = req.stopSignal ? parseSignal(req.stopSignal).name : undefined;
-  validateOptions(req.options, rootless);
+  const { userns } = validateOptions(req.options, rootless);
   const envFromFiles = req.envFiles.flatMap((f) => {
     let text: string;
     try {
@@ -290,7 +291,6 @@ export async function createContainer(c: Containers, req: CreateRequest): Promis
   }
 
   // Its own ID mapping: the shifted copy of the image is made (once per image and mapping) before the record exists.
-  const userns = parseUserns(req.options.userns, rootless);
   const runtime = c.runtime();
   if (userns.mode === 'nomap' && runtime.name !== 'crun') {
     // runc looks its root up as the container's root, which may not enter the user's own directories.
@@ -302,7 +302,8 @@ export async function createContainer(c: Containers, req: CreateRequest): Promis
       },
     );
   }
-  const idMappings = usernsMappings(userns, c.ctx.ident, namespaceRanges());
+  const idMappings =
+    userns.mode === 'host' ? undefined : usernsMappings(userns, c.ctx.ident, namespaceRanges());
   const topLayer = image.layers.at(-1) ?? '';
   const shiftedLayer =
     idMappings && topLayer

@@ -1,5 +1,4 @@
 /** `hutch rm`: stop if forced, release the root, remove record, bundle and (-v) anonymous volumes. */
-import { hideRoot } from '../../runtime/containers/mapped-root.ts';
 import type { ContainerRecord } from '../../runtime/containers/types.ts';
 import { HutchError } from '../../util/errors.ts';
 import { log } from '../../util/log.ts';
@@ -29,7 +28,6 @@ export function removeContainer(c: Containers, id: string, opts: RemoveOptions):
       });
     }
     releaseLocked(c, rec, opts.hookDeletes === true);
-    hideRoot(c.store.bundle(id)); // released earlier, but a bind a killed command left would pin the bundle
     c.images.driver.removeContainer(id);
     c.store.remove(id, rec.name);
   } finally {

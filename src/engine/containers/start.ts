@@ -52,8 +52,20 @@ export function ownerFile(c: Containers, id: string): string {
  * ID` for this store, behind the native exit hook that skips it while a
  * foreground hutch that owns the container is alive (see native/helper.c).
  */
-export function exitCommand(c: Containers, id: string, runtime: OciRuntime): string[] {
+/** This hutch on this store, for what runs later on a container's behalf (exit hook, supervisor). */
+export function selfCommand(c: Containers): string[] {
   const p = c.ctx.paths;
+  return [
+    join(packageRoot(), 'bin/hutch'),
+    '--root',
+    p.root,
+    '--runroot',
+    p.runroot,
+    ...(c.ctx.storageDriver ? ['--storage-driver', c.ctx.storageDriver] : []),
+  ];
+}
+
+export function exitCommand(c: Containers, id: string, runtime: OciRuntime): string[] {
   return [
     helperPath(),
     'exit-hook',
@@ -61,12 +73,7 @@ export function exitCommand(c: Containers, id: string, runtime: OciRuntime): str
     runtime.path,
     runtime.root,
     id,
-    join(packageRoot(), 'bin/hutch'),
-    '--root',
-    p.root,
-    '--runroot',
-    p.runroot,
-    ...(c.ctx.storageDriver ? ['--storage-driver', c.ctx.storageDriver] : []),
+    ...selfCommand(c),
     '--log-level',
     'error',
     'container',
@@ -205,7 +212,7 @@ export async function startContainer(
       try {
         if (created) runtime.delete(id);
         if (mounted) {
-          hideRoot(c.store.bundle(id));
+          if (rec.idMappings) hideRoot(c.store.bundle(id));
           driver.unmountContainer(id);
         }
       } catch (undo) {

@@ -10,12 +10,11 @@
 import { openSync } from 'node:fs';
 import { join } from 'node:path';
 import { lockFile } from '../../sys/lock.ts';
-import { packageRoot } from '../../sys/native-paths.ts';
 import { log } from '../../util/log.ts';
 import { checkAndRecord, healthCommand } from './health.ts';
 import type { Containers } from './open.ts';
 import { isRunning } from './stop.ts';
-import { conmonEnv } from './start.ts';
+import { conmonEnv, selfCommand } from './start.ts';
 
 const TICK_MS = 250;
 /** How long the supervisor stays after the last container with a healthcheck went away. */
@@ -31,21 +30,13 @@ export function ensureSupervisor(c: Containers): void {
   if (!probe) return; // held: a supervisor runs
   probe.release();
   const { spawn } = process.getBuiltinModule('node:child_process');
-  const p = c.ctx.paths;
-  const logFd = openSync(join(p.runroot, 'supervisor.log'), 'a', 0o600);
-  const child = spawn(
-    join(packageRoot(), 'bin/hutch'),
-    [
-      '--root',
-      p.root,
-      '--runroot',
-      p.runroot,
-      ...(c.ctx.storageDriver ? ['--storage-driver', c.ctx.storageDriver] : []),
-      'system',
-      'supervise',
-    ],
-    { detached: true, stdio: ['ignore', logFd, logFd], env: conmonEnv() },
-  );
+  const logFd = openSync(join(c.ctx.paths.runroot, 'supervisor.log'), 'a', 0o600);
+  const [bin, ...globals] = selfCommand(c);
+  const child = spawn(bin!, [...globals, 'system', 'supervise'], {
+    detached: true,
+    stdio: ['ignore', logFd, logFd],
+    env: conmonEnv(),
+  });
   child.unref();
 }
 

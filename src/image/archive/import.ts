@@ -12,12 +12,11 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { LayerDriver } from '../../storage/types.ts';
 import { Hasher, decompressed } from '../layers.ts';
-import { digestOf } from '../store/blobs.ts';
 import type { BlobStore, BlobWriter } from '../store/blobs.ts';
-import { hex, recordImage } from '../store/db.ts';
+import { hex } from '../store/db.ts';
 import type { ImageDb, ImageRecord, LayerRecord } from '../store/db.ts';
 import { MEDIA } from '../types.ts';
-import type { Digest, ImageConfig, ImageManifest, Platform } from '../types.ts';
+import type { Digest, ImageConfig, Platform } from '../types.ts';
 import type { RunConfig } from './changes.ts';
 import {
   BlobTee,
@@ -25,6 +24,7 @@ import {
   chain,
   existingLayer,
   removeMadeLayers,
+  storeOciImage,
   unpackOrVerify,
   withLayerLock,
   writerDigest,
@@ -150,38 +150,23 @@ export async function importTarball(t: ImportTarget, input: ImportInput): Promis
       rootfs: { type: 'layers', diff_ids: [diffId] },
       history: [{ created: now, comment: input.message ?? `Imported from ${input.sourceName}` }],
     };
-    const configBytes = Buffer.from(JSON.stringify(config));
-    const configDigest = digestOf(configBytes);
     const layerType = layer.mediaType?.endsWith('zstd')
       ? MEDIA.ociLayerZstd
       : layer.mediaType?.endsWith('.tar')
         ? MEDIA.ociLayer
         : MEDIA.ociLayerGzip;
-    const manifest: ImageManifest = {
-      schemaVersion: 2,
-      mediaType: MEDIA.ociManifest,
-      config: { mediaType: MEDIA.ociConfig, digest: configDigest, size: configBytes.length },
-      layers: [
+    return await storeOciImage(t.db, pending, {
+      config,
+      descriptors: [
         {
           mediaType: layerType,
           digest: layer.compressedDigest!,
           size: pending.sizeOf(layer.compressedDigest!) ?? t.blobs.size(layer.compressedDigest!),
         },
       ],
-    };
-    const manifestBytes = Buffer.from(JSON.stringify(manifest));
-    const manifestDigest = digestOf(manifestBytes);
-    pending.addData(configBytes, configDigest);
-    pending.addData(manifestBytes, manifestDigest);
-    await pending.commit();
-    return recordImage(t.db, {
-      configDigest,
-      manifestDigest,
-      manifestMediaType: MEDIA.ociManifest,
-      created: now,
       layers: [layer],
       names: input.names,
-      digests: [],
+      created: now,
     });
   } catch (e) {
     pending.discard();

@@ -15,8 +15,11 @@ import { lockFileAsync } from '../../sys/lock.ts';
 import { HutchError } from '../../util/errors.ts';
 import { Hasher, decompressed, unpackLayer } from '../layers.ts';
 import type { BlobStore, BlobWriter } from '../store/blobs.ts';
-import type { ImageDb, LayerRecord } from '../store/db.ts';
-import type { Digest } from '../types.ts';
+import { digestOf } from '../store/blobs.ts';
+import { recordImage } from '../store/db.ts';
+import type { ImageDb, ImageRecord, LayerRecord } from '../store/db.ts';
+import { MEDIA } from '../types.ts';
+import type { Descriptor, Digest, ImageConfig, ImageManifest } from '../types.ts';
 
 export type Compression = 'gzip' | 'zstd' | 'none';
 
@@ -334,4 +337,44 @@ export function removeMadeLayers(driver: LayerDriver, db: ImageDb, ids: readonly
   for (const id of [...ids].reverse()) {
     if (!recorded.has(id) && driver.hasLayer(id)) driver.removeLayer(id);
   }
+}
+
+/**
+ * The last step of making an image here (import, commit): the config and an
+ * OCI manifest over `descriptors` join the pending blobs, all of them become
+ * visible together, and the image is recorded.
+ */
+export async function storeOciImage(
+  db: ImageDb,
+  pending: PendingBlobs,
+  image: {
+    config: ImageConfig;
+    descriptors: Descriptor[];
+    layers: LayerRecord[];
+    names: string[];
+    created: string;
+  },
+): Promise<ImageRecord> {
+  const configBytes = Buffer.from(JSON.stringify(image.config));
+  const configDigest = digestOf(configBytes);
+  const manifest: ImageManifest = {
+    schemaVersion: 2,
+    mediaType: MEDIA.ociManifest,
+    config: { mediaType: MEDIA.ociConfig, digest: configDigest, size: configBytes.length },
+    layers: image.descriptors,
+  };
+  const manifestBytes = Buffer.from(JSON.stringify(manifest));
+  const manifestDigest = digestOf(manifestBytes);
+  pending.addData(configBytes, configDigest);
+  pending.addData(manifestBytes, manifestDigest);
+  await pending.commit();
+  return recordImage(db, {
+    configDigest,
+    manifestDigest,
+    manifestMediaType: MEDIA.ociManifest,
+    created: image.created,
+    layers: image.layers,
+    names: image.names,
+    digests: [],
+  });
 }

@@ -14,7 +14,7 @@
  */
 import { chmodSync, mkdirSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { MNT_DETACH, MS, sys } from '../../sys/native.ts';
+import { MS, sys, unmountEvery } from '../../sys/native.ts';
 import { errnoCode } from '../../util/errors.ts';
 
 export const BUNDLE_ROOT = 'rootfs';
@@ -32,14 +32,7 @@ export function exposeRoot(bundle: string, rootfs: string): string {
 /** Takes the bind away (every layer of it); a bundle without one is left as it is. */
 export function hideRoot(bundle: string, opts: { keepDir?: boolean } = {}): void {
   const target = join(bundle, BUNDLE_ROOT);
-  for (let i = 0; i < 16; i++) {
-    try {
-      sys().umount(target, MNT_DETACH);
-    } catch (e) {
-      if (errnoCode(e) === 'EINVAL' || errnoCode(e) === 'ENOENT') break;
-      throw e;
-    }
-  }
+  unmountEvery(target);
   if (opts.keepDir) return;
   try {
     rmdirSync(target);

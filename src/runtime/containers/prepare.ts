@@ -158,9 +158,8 @@ function keptUserFiles(rec: ContainerRecord, rootfs: string, user: ResolvedUser,
   const name = host?.name ?? `user${user.uid}`;
   const home = host?.home ?? '/';
   const out: OciMount[] = [];
-  const add = (file: 'passwd' | 'group', line: string, present: boolean): void => {
-    if (present || rec.hostConfig.mounts.some((m) => m.destination === `/etc/${file}`)) return;
-    const text = readFileInRoot(rootfs, `/etc/${file}`) ?? '';
+  const add = (file: 'passwd' | 'group', text: string, line: string): void => {
+    if (rec.hostConfig.mounts.some((m) => m.destination === `/etc/${file}`)) return;
     const body = `${text}${text === '' || text.endsWith('\n') ? '' : '\n'}${line}\n`;
     writeFileAtomic(join(bundle, file), body, 0o644, { durable: false });
     out.push({
@@ -170,13 +169,14 @@ function keptUserFiles(rec: ContainerRecord, rootfs: string, user: ResolvedUser,
       options: ['bind', 'ro', 'rprivate'],
     });
   };
-  add('passwd', `${name}:*:${user.uid}:${user.gid}:${name}:${home}:/bin/sh`, false);
-  const groupText = readFileInRoot(rootfs, '/etc/group') ?? '';
   add(
-    'group',
-    `${name}:x:${user.gid}:`,
-    parseGroup(groupText).some((g) => g.gid === user.gid),
+    'passwd',
+    readFileInRoot(rootfs, '/etc/passwd') ?? '',
+    `${name}:*:${user.uid}:${user.gid}:${name}:${home}:/bin/sh`,
   );
+  const groupText = readFileInRoot(rootfs, '/etc/group') ?? '';
+  if (!parseGroup(groupText).some((g) => g.gid === user.gid))
+    add('group', groupText, `${name}:x:${user.gid}:`);
   return out;
 }
 

@@ -4,8 +4,7 @@
  */
 import { mkdirSync, readdirSync, rmSync, renameSync, lstatSync } from 'node:fs';
 import { join } from 'node:path';
-import { MNT_DETACH, sys } from '../../sys/native.ts';
-import { errnoCode } from '../../util/errors.ts';
+import { unmountEvery } from '../../sys/native.ts';
 import { TEMP_MARK } from '../../util/fs-atomic.ts';
 
 /** A shifted copy of an image: its top layer's id, a dash, and a hash of the mapping. */
@@ -56,14 +55,7 @@ export class DriverLayout {
 
   /** Unmounts a view (every layer of it) and removes its directory. */
   static dropView(dir: string): void {
-    for (let i = 0; i < 16; i++) {
-      try {
-        sys().umount(dir, MNT_DETACH);
-      } catch (e) {
-        if (errnoCode(e) === 'EINVAL' || errnoCode(e) === 'ENOENT') break;
-        throw e;
-      }
-    }
+    unmountEvery(dir);
     rmSync(dir, { recursive: true, force: true });
   }
 

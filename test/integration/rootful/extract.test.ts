@@ -6,36 +6,28 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { createReadStream, existsSync, lstatSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { createReadStream, existsSync, lstatSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createGunzip } from 'node:zlib';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { applyLayer } from '../../../src/storage/extract/index.ts';
 import type { ExtractOptions } from '../../../src/storage/extract/index.ts';
 import { sys } from '../../../src/sys/native.ts';
-import { fileEntry, header, pax, streamOf, tarOf } from '../../unit/storage/extract/tar-build.ts';
+import {
+  extractOptions,
+  fileEntry,
+  header,
+  pax,
+  streamOf,
+  tarOf,
+} from '../../unit/storage/extract/tar-build.ts';
+import { tempDir } from '../../support/temp.ts';
 
 const root = process.getuid!() === 0;
 const DEBIAN = '/var/cache/hutch-test/debian-bookworm-minbase.tar.gz';
-const temps: string[] = [];
-after(() => temps.forEach((d) => rmSync(d, { recursive: true, force: true })));
-
-function tempDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'hutch-extract-root-'));
-  temps.push(d);
-  return d;
-}
 
 function options(over: Partial<ExtractOptions> = {}): ExtractOptions {
-  return {
-    whiteouts: 'apply',
-    userxattr: false,
-    canMknod: true,
-    maxUid: 2 ** 32 - 2,
-    maxGid: 2 ** 32 - 2,
-    ...over,
-  };
+  return extractOptions({ userxattr: false, canMknod: true, ...over });
 }
 
 // security.capability v2: CAP_SETUID (7) and CAP_NET_BIND_SERVICE (10) permitted and effective.

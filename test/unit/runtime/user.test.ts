@@ -5,22 +5,13 @@
  * content no image has, so reading it would show in the results.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { execFileSync } from 'node:child_process';
 import { readFileInRoot, resolveInRoot } from '../../../src/runtime/in-root.ts';
 import { parseGroup, parsePasswd, resolveUser } from '../../../src/runtime/user.ts';
-
-const temps: string[] = [];
-after(() => temps.forEach((d) => rmSync(d, { recursive: true, force: true })));
-
-function tempDir(): string {
-  const d = realpathSync(mkdtempSync(join(tmpdir(), 'hutch-user-')));
-  temps.push(d);
-  return d;
-}
+import { tempDir } from '../../support/temp.ts';
 
 const PASSWD = [
   'root:x:0:0:root:/root:/bin/sh',

@@ -14,7 +14,6 @@ import {
   chmodSync,
   lstatSync,
   mkdirSync,
-  mkdtempSync,
   readFileSync,
   readdirSync,
   readlinkSync,
@@ -25,24 +24,15 @@ import {
   writeFileSync,
   existsSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { changes, changesTar, layerPacker, sortedForDisplay } from '../../../../src/storage/archive/diff.ts';
 import type { Change } from '../../../../src/storage/archive/diff.ts';
 import { applyLayer } from '../../../../src/storage/extract/index.ts';
 import { sys } from '../../../../src/sys/native.ts';
 import { HutchError } from '../../../../src/util/errors.ts';
-
-const temps: string[] = [];
-after(() => temps.forEach((d) => rmSync(d, { recursive: true, force: true })));
-
-function tempDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'hutch-diff-'));
-  temps.push(d);
-  return d;
-}
+import { tempDir } from '../../../support/temp.ts';
 
 const S_IFCHR = 0o020000;
 

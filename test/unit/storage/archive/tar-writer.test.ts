@@ -10,7 +10,6 @@ import {
   linkSync,
   lstatSync,
   mkdirSync,
-  mkdtempSync,
   readFileSync,
   readdirSync,
   readlinkSync,
@@ -20,10 +19,9 @@ import {
   writeFileSync,
   chmodSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { applyLayer } from '../../../../src/storage/extract/index.ts';
 import type { ExtractOptions } from '../../../../src/storage/extract/index.ts';
 import { parseHeader, parsePax } from '../../../../src/storage/extract/tar.ts';
@@ -38,30 +36,11 @@ import {
 } from '../../../../src/storage/archive/tar-writer.ts';
 import { sys } from '../../../../src/sys/native.ts';
 import { HutchError } from '../../../../src/util/errors.ts';
-import { fileEntry, gnuLong, header, tarOf } from '../extract/tar-build.ts';
+import { extractOptions, fileEntry, gnuLong, header, tarOf } from '../extract/tar-build.ts';
+import { tempDir } from '../../../support/temp.ts';
 
 const T0 = 1_600_000_000;
 const ME = { uid: process.getuid!(), gid: process.getgid!() };
-
-const temps: string[] = [];
-after(() => temps.forEach((d) => rmSync(d, { recursive: true, force: true })));
-
-function tempDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'hutch-tarw-'));
-  temps.push(d);
-  return d;
-}
-
-function options(over: Partial<ExtractOptions> = {}): ExtractOptions {
-  return {
-    whiteouts: 'apply',
-    userxattr: true,
-    canMknod: false,
-    maxUid: 2 ** 32 - 2,
-    maxGid: 2 ** 32 - 2,
-    ...over,
-  };
-}
 
 function concat(gen: Iterable<Buffer>): Buffer {
   return Buffer.concat([...gen]);
@@ -73,7 +52,7 @@ async function extract(
 ): Promise<string> {
   const dest = tempDir();
   const stream = Buffer.isBuffer(tar) ? Readable.from([tar]) : Readable.from(tar);
-  await applyLayer(stream, dest, options(over));
+  await applyLayer(stream, dest, extractOptions(over));
   return dest;
 }
 

@@ -9,49 +9,37 @@ import {
   existsSync,
   lstatSync,
   mkdirSync,
-  mkdtempSync,
   readFileSync,
   readdirSync,
   readlinkSync,
-  rmSync,
   statSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { sys } from '../../../../src/sys/native.ts';
 import { applyLayer } from '../../../../src/storage/extract/index.ts';
 import type { ExtractOptions } from '../../../../src/storage/extract/index.ts';
-import { END, fileEntry, gnuLong, header, pax, packTar, streamOf, tarOf } from './tar-build.ts';
+import {
+  END,
+  extractOptions,
+  fileEntry,
+  gnuLong,
+  header,
+  packTar,
+  pax,
+  streamOf,
+  tarOf,
+} from './tar-build.ts';
+import { tempDir } from '../../../support/temp.ts';
 
 const ME = { uid: process.getuid!(), gid: process.getgid!() };
 const T0 = 1_600_000_000;
 
-const temps: string[] = [];
-after(() => temps.forEach((d) => rmSync(d, { recursive: true, force: true })));
-
-function tempDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'hutch-extract-'));
-  temps.push(d);
-  return d;
-}
-
-function options(over: Partial<ExtractOptions> = {}): ExtractOptions {
-  return {
-    whiteouts: 'apply',
-    userxattr: true,
-    canMknod: false,
-    maxUid: 2 ** 32 - 2,
-    maxGid: 2 ** 32 - 2,
-    ...over,
-  };
-}
-
 async function extract(tar: Buffer, over: Partial<ExtractOptions> = {}, dest = tempDir(), chunk?: number) {
-  const result = await applyLayer(streamOf(tar, chunk), dest, options(over));
+  const result = await applyLayer(streamOf(tar, chunk), dest, extractOptions(over));
   return { dest, result };
 }
 
@@ -158,7 +146,7 @@ describe('applyLayer: ordinary layers', () => {
       }
       yield END;
     }
-    const result = await applyLayer(Readable.from(source()), dest, options());
+    const result = await applyLayer(Readable.from(source()), dest, extractOptions());
     assert.equal(result.size, 512 + piece.length * pieces + 1024);
     assert.equal(statSync(join(dest, 'big')).size, piece.length * pieces);
     // Before piece i is handed over, the pieces before it are already in the file.

@@ -24,7 +24,7 @@ import { join } from 'node:path';
 import { after, beforeEach, describe, it } from 'node:test';
 import { applyLayer } from '../../../../src/storage/extract/index.ts';
 import type { ExtractOptions } from '../../../../src/storage/extract/index.ts';
-import { body, fileEntry, header, pax, streamOf, tarOf } from './tar-build.ts';
+import { body, extractOptions, fileEntry, header, pax, streamOf, tarOf } from './tar-build.ts';
 
 const own = { uid: process.getuid!(), gid: process.getgid!() };
 const temps: string[] = [];
@@ -79,19 +79,8 @@ function assertOutsideUntouched(): void {
   assert.equal(existsSync('/etc/pwned'), false);
 }
 
-function options(over: Partial<ExtractOptions> = {}): ExtractOptions {
-  return {
-    whiteouts: 'apply',
-    userxattr: true,
-    canMknod: false,
-    maxUid: 2 ** 32 - 2,
-    maxGid: 2 ** 32 - 2,
-    ...over,
-  };
-}
-
 async function apply(tar: Buffer, over: Partial<ExtractOptions> = {}) {
-  return applyLayer(streamOf(tar), dest, options(over));
+  return applyLayer(streamOf(tar), dest, extractOptions(over));
 }
 
 async function rejects(tar: Buffer, code: string, message?: RegExp, over: Partial<ExtractOptions> = {}) {

@@ -7,6 +7,7 @@
 import { Readable } from 'node:stream';
 import { pack } from 'tar-stream';
 import type { Header } from 'tar-stream';
+import type { ExtractOptions } from '../../../../src/storage/extract/index.ts';
 
 export type PackEntry = Partial<Header> & {
   name: string;
@@ -134,4 +135,16 @@ export function streamOf(buf: Buffer, size = 64 * 1024): Readable {
   const parts: Buffer[] = [];
   for (let i = 0; i < buf.length; i += size) parts.push(buf.subarray(i, i + size));
   return Readable.from(parts, { objectMode: false });
+}
+
+/** Extractor options for the unprivileged user (rootless: no device nodes, user.* xattrs), with changes. */
+export function extractOptions(over: Partial<ExtractOptions> = {}): ExtractOptions {
+  return {
+    whiteouts: 'apply',
+    userxattr: true,
+    canMknod: false,
+    maxUid: 2 ** 32 - 2,
+    maxGid: 2 ** 32 - 2,
+    ...over,
+  };
 }
