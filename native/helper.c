@@ -535,30 +535,49 @@ static int is_zombie(pid_t pid) {
   return !paren || paren[1] != ' ' || paren[2] == 'Z' || paren[2] == 'X';
 }
 
+/* Whether the directory holding PATH exists. */
+static int parent_exists(const char *path) {
+  char dir[4200];
+  snprintf(dir, sizeof dir, "%s", path);
+  char *slash = strrchr(dir, '/');
+  if (!slash || slash == dir) return 1;
+  *slash = 0;
+  struct stat st;
+  return stat(dir, &st) == 0;
+}
+
 /* ---- `exit-hook OWNER_FILE RUNTIME RUNTIME_ROOT ID CMD ARG...` -----------
  * conmon's exit command. A foreground `hutch run` cleans up after its own
  * container and says so in OWNER_FILE (its pid). While that process lives,
  * starting Node for `hutch container cleanup` would only find the work done:
  * the hook then does the one step the foreground command leaves to it, the
  * runtime's delete of the ended container (RUNTIME --root=RUNTIME_ROOT
- * delete --force ID), so that command need not wait for it. Otherwise
+ * delete --force ID), so that command need not wait for it; the same when
+ * that command already removed the container (its bundle is gone). Otherwise
  * (detached containers, or a foreground command that was killed) it execs
  * the cleanup command. */
 static int cmd_exit_hook(int argc, char **argv) {
   if (argc < 5) return 125;
   char buf[32] = {0};
+  int owned = 0;
   if (read_small(argv[0], buf, sizeof buf) == 0) {
     pid_t owner = (pid_t)atol(buf);
     char path[64];
     snprintf(path, sizeof path, "/proc/%d", (int)owner);
     struct stat st;
-    if (owner > 1 && stat(path, &st) == 0 && !is_zombie(owner)) {
-      char root[4200];
-      snprintf(root, sizeof root, "--root=%s", argv[2]);
-      char *del[] = {argv[1], root, "delete", "--force", argv[3], NULL};
-      execv(argv[1], del);
-      return 0;
-    }
+    owned = owner > 1 && stat(path, &st) == 0 && !is_zombie(owner);
+  } else if (errno == ENOENT && !parent_exists(argv[0])) {
+    /* The bundle is gone: a foreground `run --rm` saw the exit first, removed
+     * the container and ended before this hook ran. The cleanup command would
+     * find no container; the runtime's state is all that is left. */
+    owned = 1;
+  }
+  if (owned) {
+    char root[4200];
+    snprintf(root, sizeof root, "--root=%s", argv[2]);
+    char *del[] = {argv[1], root, "delete", "--force", argv[3], NULL};
+    execv(argv[1], del);
+    return 0;
   }
   /* Which conmon ended: cleanup ignores the exit of a monitor the container no longer has. */
   char monitor[32];
