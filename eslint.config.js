@@ -7,6 +7,7 @@ const LAYERS = [
   'cli',
   'engine',
   'runtime',
+  'network',
   'image',
   'storage',
   'rootless',

@@ -14,12 +14,21 @@
  *   connectSeqpacket(path) -> fd    shutdownWrite(fd)   shutdownBoth(fd)
  *     conmon's attach socket is SOCK_SEQPACKET, which Node's net module
  *     cannot open; hutch reads and writes the returned fd with fs calls.
+ *   newNetns(path)   a new network namespace, its loopback up, bound at
+ *     path (an existing file). Made on a short-lived thread: a namespace
+ *     switch is per thread, and a rootless process could not switch back
+ *     to the host's network namespace, which its user namespace does not own.
  *
  * Built against the stable Node-API ABI (napi_min.h), so one build runs on
  * every Node that hutch supports, without Node's headers.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/ioctl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -295,6 +304,50 @@ static napi_value js_shutdown_both(napi_env env, napi_callback_info info) {
   return shutdown_how(env, info, SHUT_RDWR);
 }
 
+typedef struct {
+  const char *path;
+  int err;
+  const char *step;
+} netns_job;
+
+static void *netns_thread(void *arg) {
+  netns_job *job = arg;
+  if (unshare(CLONE_NEWNET) != 0) {
+    job->err = errno;
+    job->step = "unshare";
+    return NULL;
+  }
+  /* Loopback is down in a new namespace; crun leaves a joined one as it is. */
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  strcpy(ifr.ifr_name, "lo");
+  if (s < 0 || ioctl(s, SIOCGIFFLAGS, &ifr) != 0 ||
+      (ifr.ifr_flags |= IFF_UP | IFF_RUNNING, ioctl(s, SIOCSIFFLAGS, &ifr) != 0)) {
+    job->err = errno;
+    job->step = "bring up loopback";
+  } else if (mount("/proc/thread-self/ns/net", job->path, NULL, MS_BIND, NULL) != 0) {
+    job->err = errno;
+    job->step = "mount";
+  }
+  if (s >= 0) close(s);
+  return NULL;
+}
+
+static napi_value js_new_netns(napi_env env, napi_callback_info info) {
+  args_t a;
+  static char path[PATH_BUF];
+  char *ppath;
+  if (get_args(env, info, &a, 1) || get_str(env, a.argv[0], path, sizeof path, 0, &ppath)) return NULL;
+  netns_job job = {ppath, 0, NULL};
+  pthread_t t;
+  int rc = pthread_create(&t, NULL, netns_thread, &job);
+  if (rc != 0) return throw_errno(env, rc, "pthread_create", NULL);
+  pthread_join(t, NULL);
+  if (job.err) return throw_errno(env, job.err, job.step, ppath);
+  return undefined(env);
+}
+
 static void export_fn(napi_env env, napi_value exports, const char *name, napi_callback cb) {
   napi_value fn;
   napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, NULL, &fn);
@@ -316,5 +369,6 @@ NAPI_EXPORT napi_value napi_register_module_v1(napi_env env, napi_value exports)
   export_fn(env, exports, "connectSeqpacket", js_connect_seqpacket);
   export_fn(env, exports, "shutdownWrite", js_shutdown_write);
   export_fn(env, exports, "shutdownBoth", js_shutdown_both);
+  export_fn(env, exports, "newNetns", js_new_netns);
   return exports;
 }

@@ -83,11 +83,16 @@ function prepareHost(): TestUser {
     process.env,
   );
   if (images !== 0) throw new Error('building the test images failed');
+  say('starting the test hosts (network namespaces joined by veth pairs)');
+  if (runNode(['test/setup/testhosts.ts', '--state', stateDir], process.env) !== 0) {
+    throw new Error('starting the test hosts failed');
+  }
   return user;
 }
 
 function stopRegistry(): void {
   runNode(['test/setup/images-cli.ts', '--data', join(stateDir, 'registry'), '--stop'], process.env);
+  runNode(['test/setup/testhosts.ts', '--state', stateDir, '--stop'], process.env);
 }
 
 /** Runs one group of test files, teeing a TAP copy to count results. */
@@ -118,6 +123,7 @@ function runGroup(name: string, pattern: string, asUser?: TestUser): void {
     HUTCH_TEST_STATE: stateDir,
     HUTCH_TEST_REGISTRY: `127.0.0.1:${REGISTRY_PORT}`,
     HUTCH_TEST_IMAGES: '/var/cache/hutch-test/test-images.json',
+    ...(isRoot && !unitOnly ? { HUTCH_TEST_HOSTS: join(stateDir, 'testhosts.json') } : {}),
     HUTCH_PROJECT: asUser ? rootlessProjectDir : projectDir,
   };
   const cwd = asUser ? rootlessProjectDir : projectDir;

@@ -24,6 +24,14 @@ export const configSchema = z.strictObject({
       mirrors: z.record(z.string(), z.array(z.string().min(1))).optional(),
     })
     .optional(),
+  network: z
+    .strictObject({
+      /** What --network means when not given: pasta, slirp4netns, host or none. */
+      default: z.enum(['pasta', 'slirp4netns', 'host', 'none']).optional(),
+      /** Containers may reach services on the host's loopback (host.containers.internal). */
+      host_loopback: z.boolean().optional(),
+    })
+    .optional(),
   storage: z
     .strictObject({
       driver: z.string().min(1).optional(),

@@ -98,6 +98,8 @@ export interface ResolvConfOptions {
   dnsSearch?: string[];
   dnsOptions?: string[];
   network: 'none' | 'host' | 'private';
+  /** Nameservers the container's network provides, used when the host's are all on its loopback. */
+  networkDns?: string[] | undefined;
 }
 
 /** Docker's fallback when no usable nameserver is left. */
@@ -186,6 +188,7 @@ export function resolvConf(opts: ResolvConfOptions): string {
     nameservers = host.nameservers;
   } else {
     nameservers = host.nameservers.filter((ip) => isIP(ip) !== 0 && !isLoopback(ip));
+    if (nameservers.length === 0 && opts.networkDns?.length) nameservers = opts.networkDns;
     if (nameservers.length === 0) nameservers = DEFAULT_NAMESERVERS;
   }
   let search = host.search ?? [];

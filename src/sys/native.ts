@@ -27,6 +27,8 @@ export interface SysBinding {
   connectSeqpacket(path: string): number;
   shutdownWrite(fd: number): void;
   shutdownBoth(fd: number): void;
+  /** A new network namespace with loopback up, bound at path (an existing file). */
+  newNetns(path: string): void;
 }
 
 let binding: SysBinding | undefined;

@@ -17,6 +17,7 @@ export const PACKAGES = [
   'uidmap',
   'catatonit',
   'passt',
+  'iproute2',
   'slirp4netns',
   'fuse-overlayfs',
   'btrfs-progs',

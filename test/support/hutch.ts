@@ -3,7 +3,7 @@
  * an isolated store per test: its own --root and --runroot, so its own pause
  * process, which cleanup() ends by pid.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import type { SpawnSyncOptions } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -49,6 +49,18 @@ export function killAndWait(pid: number): void {
 export function runHutch(args: string[], env: NodeJS.ProcessEnv, opts: SpawnSyncOptions = {}): Result {
   const r = spawnSync(HUTCH, args, { encoding: 'utf8', env, timeout: 120_000, ...opts });
   return { status: r.status ?? -1, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') };
+}
+
+/** runHutch without blocking the event loop: for tests that serve the container from this process. */
+export function runHutchAsync(args: string[], env: NodeJS.ProcessEnv): Promise<Result> {
+  return new Promise((resolve) => {
+    const child = spawn(HUTCH, args, { env, stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('close', (code) => resolve({ status: code ?? -1, stdout, stderr }));
+  });
 }
 
 export function sandbox(extraEnv: NodeJS.ProcessEnv = {}): Sandbox {

@@ -100,9 +100,11 @@ export const CREATE_OPTIONS: OptionSpec[] = [
   l('mount', 'Attach a filesystem mount to the container'),
   l('volume', 'Bind mount a volume', 'v'),
   l('volumes-from', 'Mount volumes from the specified container(s)'),
-  s('network', 'Connect a container to a network (none, host)'),
+  s('network', 'Connect a container to a network (pasta, slirp4netns, host, none, container:NAME)'),
   { long: 'net', kind: 'string', description: 'Alias of --network', hidden: true },
   l('expose', 'Expose a port or a range of ports'),
+  l('publish', "Publish a container's port(s) to the host", 'p'),
+  b('publish-all', 'Publish all exposed ports to random ports', 'P'),
   s('pull', 'Pull image before creating (always, missing, never)', undefined, 'string'),
   s('platform', 'Set platform if server is multi-platform capable'),
   b('quiet', 'Suppress the pull output', 'q'),
@@ -148,7 +150,7 @@ export function createRequest(args: Parsed, pullProgress: CreateRequest['pullPro
   if (pull !== 'missing' && pull !== 'always' && pull !== 'never') {
     throw new HutchError('BAD_FLAG', `--pull ${pull}: must be always, missing or never`);
   }
-  const network = str(o.network) ?? str(o.net) ?? 'none';
+  const network = str(o.network) ?? str(o.net) ?? '';
   return {
     image: image!,
     command,
@@ -183,6 +185,8 @@ export function createRequest(args: Parsed, pullProgress: CreateRequest['pullPro
     stopTimeout: int('stop-timeout', o.stopTimeout),
     cidfile: str(o.cidfile),
     expose: list(o.expose),
+    publish: list(o.publish),
+    publishAll: o.publishAll === true,
     options: {
       env: [],
       user: str(o.user),
@@ -201,7 +205,7 @@ export function createRequest(args: Parsed, pullProgress: CreateRequest['pullPro
       dns: list(o.dns),
       dnsSearch: list(o.dnsSearch),
       dnsOptions: list(o.dnsOption),
-      network: network === 'private' ? 'none' : network,
+      network,
       ipc: str(o.ipc) ?? 'private',
       pid: str(o.pid) ?? 'private',
       uts: str(o.uts) ?? 'private',

@@ -1,5 +1,8 @@
 import { openContainers } from '../../engine/containers/open.ts';
+import { hostSide, portKey } from '../../network/ports.ts';
+import { observedState } from '../../runtime/containers/liveness.ts';
 import { HutchError } from '../../util/errors.ts';
+import { out } from '../output.ts';
 import type { CommandSpec, Parsed } from '../args/spec.ts';
 import { contextFor } from '../context.ts';
 
@@ -19,14 +22,20 @@ export async function runPort(args: Parsed): Promise<void> {
   const [ref, spec] = args.operands as [string, string | undefined];
   const wanted = spec === undefined ? undefined : privatePort(spec);
   const c = openContainers(await contextFor(args));
-  c.store.get(ref);
-  // hutch publishes no ports yet (there is no network to publish them on), so
-  // every container has the empty mapping docker prints for one without ports.
-  if (wanted !== undefined) {
+  const rec = c.store.get(ref);
+  const state = observedState(rec, c.store.exitFile(rec.id));
+  const ports = state.status === 'running' || state.status === 'paused' ? (state.network?.ports ?? []) : [];
+  if (wanted === undefined) {
+    for (const b of ports) out(`${portKey(b)} -> ${hostSide(b)}`);
+    return;
+  }
+  const mine = ports.filter((b) => portKey(b) === wanted);
+  if (mine.length === 0) {
     throw new HutchError('NO_PUBLIC_PORT', `No public port '${wanted}' published for ${ref}`, {
       exitCode: 1,
     });
   }
+  for (const b of mine) out(hostSide(b));
 }
 
 export const command: CommandSpec = {

@@ -3,6 +3,7 @@ import type { ContainerView } from '../../engine/containers/list.ts';
 import { openContainerReader } from '../../engine/containers/open-light.ts';
 import type { ContainerReader } from '../../engine/containers/open-light.ts';
 import { humanSize } from '../../util/human.ts';
+import { formatPorts } from '../../network/ports.ts';
 import { FORMAT_TEMPLATE } from '../args/common.ts';
 import type { CommandSpec, Parsed } from '../args/spec.ts';
 import { contextFor } from '../context.ts';
@@ -30,7 +31,7 @@ function row(v: ContainerView, noTrunc: boolean, now: number, withSize: boolean,
       ) + ' ago',
     Status: statusText(v.state, now),
     State: v.state.status,
-    Ports: '',
+    Ports: v.state.status === 'running' && v.state.network ? formatPorts(v.state.network.ports) : '',
     Names: v.rec.name,
     Labels: Object.entries(v.rec.config.labels)
       .map(([k, val]) => `${k}=${val}`)

@@ -43,6 +43,8 @@ import type { Finding } from '../check.ts';
 import type { Context } from '../context.ts';
 import { releaseExited } from './cleanup.ts';
 import { openContainers } from './open.ts';
+import { networkLeftovers, removeLeftovers } from '../../network/leftovers.ts';
+import type { NetworkLeftovers } from '../../network/leftovers.ts';
 import type { Containers } from './open.ts';
 
 const ID = /^[0-9a-f]{64}$/;
@@ -154,6 +156,13 @@ function deleteRuntimeState(c: Containers, runtime: string, dir: string, id: str
     log.debug(`${runtime} delete ${id}: ${(e as Error).message}`);
   }
   rmSync(dir, { recursive: true, force: true });
+}
+
+function describeLeftovers(left: NetworkLeftovers): string {
+  return [
+    ...(left.files.length ? [left.files.join(', ')] : []),
+    ...left.helpers.map((pid) => `network helper pid ${pid}`),
+  ].join(' and ');
 }
 
 export interface ConmonProcess {
@@ -303,13 +312,18 @@ function load(c: Containers, id: string): Loaded | undefined {
  */
 function reconcile(c: Containers, ids: string[], mounts: Map<string, string[]>): void {
   const inRuntime = runtimeDirs(c.store.runtimeRoot);
+  const netLeft = networkLeftovers(c.ctx.paths.runroot);
   for (const id of ids) {
     const got = load(c, id);
     if (!got || !('rec' in got)) continue;
     const rec = got.rec;
     const stale = claimsRunning(rec)
       ? !reallyRunning(c, rec)
-      : mounts.has(id) || inRuntime.has(id) || rec.state.rootfs !== undefined;
+      : mounts.has(id) ||
+        inRuntime.has(id) ||
+        netLeft.has(id) ||
+        rec.state.rootfs !== undefined ||
+        rec.state.network !== undefined;
     if (!stale) continue;
     log.info(`container ${rec.name}: releasing what its ended process or an interrupted command left`);
     try {
@@ -382,6 +396,15 @@ export async function checkContainers(ctx: Context, repair: boolean): Promise<Fi
           `runtime state of ${label(rec)}`,
           `${r.dir}: ${r.runtime} still has it, but the container is not running`,
           ok,
+        );
+      }
+      const left = networkLeftovers(ctx.paths.runroot).get(id);
+      if (left) {
+        found(
+          'garbage',
+          `network of ${label(rec)}`,
+          `${describeLeftovers(left)}, but the container is not running`,
+          fix(label(rec), () => removeLeftovers(ctx.paths.runroot, id, left)),
         );
       }
     });
@@ -542,6 +565,15 @@ export async function checkContainers(ctx: Context, repair: boolean): Promise<Fi
       const ok = fix(r.dir, () => deleteRuntimeState(c, r.runtime, r.dir, id));
       found('garbage', 'runtime state', `${r.dir} belongs to no container`, ok);
     }
+  }
+  for (const [id, left] of networkLeftovers(ctx.paths.runroot)) {
+    if (known(id)) continue;
+    found(
+      'garbage',
+      'container network',
+      `${describeLeftovers(left)} of container ${short(id)}, which does not exist`,
+      fix(`the network of ${short(id)}`, () => removeLeftovers(ctx.paths.runroot, id, left)),
+    );
   }
   for (const id of dirNames(c.store.exitsDir)) {
     if (!ID.test(id) || known(id)) continue;

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { observedState } from '../../runtime/containers/liveness.ts';
 import { hideRoot } from '../../runtime/containers/mapped-root.ts';
 import type { ContainerRecord } from '../../runtime/containers/types.ts';
+import { detachNetwork } from '../../network/attach.ts';
 import { lockFile } from '../../sys/lock.ts';
 import type { Lock } from '../../sys/lock.ts';
 import { errnoCode, HutchError } from '../../util/errors.ts';
@@ -64,7 +65,9 @@ export function releaseLocked(
   }
   if (rec.idMappings) hideRoot(c.store.bundle(id));
   c.images.driver.unmountContainer(id);
+  detachNetwork(c.ctx.paths.runroot, id, rec.state.network);
   rec.state.rootfs = undefined;
+  rec.state.network = undefined;
   c.store.write(rec);
   return true;
 }

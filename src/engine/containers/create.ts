@@ -32,6 +32,12 @@ import { findImage } from '../../image/lookup.ts';
 import type { ImageRecord } from '../../image/store/db.ts';
 import type { ImageConfig } from '../../image/types.ts';
 import { HutchError } from '../../util/errors.ts';
+import { log } from '../../util/log.ts';
+import { which } from '../../util/which.ts';
+import { defaultNetworkMode, parseNetworkMode } from '../../network/mode.ts';
+import type { NetworkMode } from '../../network/mode.ts';
+import { checkDistinct, parseExposed, parsePublish } from '../../network/ports.ts';
+import type { PortBinding } from '../../network/ports.ts';
 import { parseGoDuration } from '../../runtime/logs/time-filter.ts';
 import { configOf } from '../images.ts';
 import type { PullOptions } from '../pull.ts';
@@ -74,7 +80,34 @@ export interface CreateRequest {
   stopTimeout: number | undefined;
   cidfile: string | undefined;
   expose: string[];
+  /** -p values as given, and -P. */
+  publish: string[];
+  publishAll: boolean;
   options: RunOptions;
+}
+
+/** "", "default" and "private" become the configured or detected default, so the record says what runs. */
+export function resolveNetworkValue(value: string, configured: string | undefined): string {
+  if (value !== '' && value !== 'default' && value !== 'private') return value;
+  return defaultNetworkMode(configured, (tool) => which(tool) !== undefined);
+}
+
+/** -p as bindings; refused or dropped where the network has no ports of its own, as docker does. */
+function publishedPorts(req: CreateRequest, mode: NetworkMode): PortBinding[] {
+  const bindings = req.publish.flatMap(parsePublish);
+  checkDistinct(bindings);
+  if (bindings.length === 0 && !req.publishAll) return bindings;
+  if (mode.kind === 'container' || mode.kind === 'ns') {
+    throw bad(
+      `ports cannot be published with --network ${req.options.network}: the container uses another's network`,
+      'Publish the ports on the container whose network it joins.',
+    );
+  }
+  if (mode.kind === 'host' || mode.kind === 'none') {
+    log.warn(`published ports are discarded with --network ${mode.kind}`);
+    return [];
+  }
+  return bindings;
 }
 
 function bad(message: string, hint?: string): HutchError {
@@ -201,12 +234,7 @@ export function validateOptions(o: RunOptions, rootless: boolean): { userns: Use
   });
   for (const h of o.addHosts) parseAddHost(h);
   if (o.hostname !== undefined && !validHostname(o.hostname)) throw bad(`invalid hostname "${o.hostname}"`);
-  // pasta, slirp4netns and user networks come with the networking work.
-  if (!['none', 'host', 'private'].includes(o.network) && !o.network.startsWith('container:')) {
-    throw new HutchError('NETWORK_UNSUPPORTED', `--network ${o.network} is not available yet`, {
-      hint: 'Use --network none (the default) or --network host.',
-    });
-  }
+  parseNetworkMode(o.network, 'none');
   checkNamespaceMode('--ipc', o.ipc, ['private', 'host', 'shareable', 'none', '']);
   checkNamespaceMode('--pid', o.pid, ['private', 'host', '']);
   checkNamespaceMode('--uts', o.uts, ['private', 'host', '']);
@@ -225,7 +253,9 @@ export async function createContainer(c: Containers, req: CreateRequest): Promis
   const driver = logDriver(req.logDriver);
   const logOpts = parseLogOpts(req.logOpts);
   const stopSignal = req.stopSignal ? parseSignal(req.stopSignal).name : undefined;
+  req.options.network = resolveNetworkValue(req.options.network, c.ctx.config.network?.default);
   const { userns } = validateOptions(req.options, rootless);
+  const portBindings = publishedPorts(req, parseNetworkMode(req.options.network, 'none'));
   const envFromFiles = req.envFiles.flatMap((f) => {
     let text: string;
     try {
@@ -341,7 +371,10 @@ export async function createContainer(c: Containers, req: CreateRequest): Promis
       labels: { ...(ic.Labels ?? {}), ...labels },
       stopSignal: stopSignal ?? ic.StopSignal ?? 'SIGTERM',
       stopTimeout: req.stopTimeout ?? 10,
-      exposedPorts: [...Object.keys(ic.ExposedPorts ?? {}), ...req.expose],
+      exposedPorts: [
+        ...Object.keys(ic.ExposedPorts ?? {}),
+        ...req.expose.flatMap((e) => parseExposed(e).map((p) => `${p.port}/${p.protocol}`)),
+      ],
       healthcheck: healthConfig(req.health, config),
     },
     hostConfig: {
@@ -350,6 +383,8 @@ export async function createContainer(c: Containers, req: CreateRequest): Promis
       logDriver: driver,
       logOpts,
       networkMode: req.options.network,
+      portBindings,
+      publishAll: req.publishAll,
       readOnly: req.options.readOnly,
       privileged: req.options.privileged,
       capAdd: req.options.capAdd,

@@ -85,7 +85,13 @@ export async function execInContainer(c: Containers, req: ExecRequest): Promise<
     capabilities: caps,
   };
   // A missing or non-executable command gets docker's codes and a clear message, whatever the runtime.
-  checkExecutable(rec.state.rootfs, req.command[0]!, processSpec.env, processSpec.cwd);
+  checkExecutable(
+    rec.state.rootfs,
+    req.command[0]!,
+    processSpec.env,
+    processSpec.cwd,
+    rec.hostConfig.mounts.map((m) => m.destination),
+  );
   const session = randomHex(6);
   const file = join(bundle, `exec-${session}.json`);
   writeJsonAtomic(file, processSpec, 0o600, { durable: false });

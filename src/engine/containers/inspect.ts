@@ -1,6 +1,8 @@
 /** `inspect` of containers, in Docker's JSON shape (the fields tools read). */
 import { observedState } from '../../runtime/containers/liveness.ts';
 import type { ContainerRecord } from '../../runtime/containers/types.ts';
+import { portKey } from '../../network/ports.ts';
+import type { PortBinding } from '../../network/ports.ts';
 import type { Containers } from './open.ts';
 
 const ZERO = '0001-01-01T00:00:00Z';
@@ -57,6 +59,11 @@ export function inspectContainer(c: Containers, rec: ContainerRecord): Record<st
         .map((m) => `${m.source}:${m.destination}${m.options.length ? `:${m.options.join(',')}` : ''}`),
       LogConfig: { Type: h.logDriver === 'k8s-file' ? 'k8s-file' : h.logDriver, Config: h.logOpts },
       NetworkMode: h.networkMode,
+      PortBindings: portMap(h.portBindings ?? [], (b) => ({
+        HostIp: b.hostIp,
+        HostPort: b.hostPort === 0 ? '' : String(b.hostPort) + (b.hostPortEnd ? `-${b.hostPortEnd}` : ''),
+      })),
+      PublishAllPorts: h.publishAll === true,
       RestartPolicy: { Name: h.restartPolicy.name, MaximumRetryCount: h.restartPolicy.maximumRetryCount },
       AutoRemove: h.autoRemove,
       CapAdd: h.capAdd,
@@ -128,6 +135,30 @@ export function inspectContainer(c: Containers, rec: ContainerRecord): Record<st
           }
         : {}),
     },
-    NetworkSettings: { Ports: {}, Networks: {} },
+    NetworkSettings: networkSettings(rec),
   };
+}
+
+/** docker's port map: "80/tcp" -> the bindings of that port. */
+function portMap<T>(bindings: PortBinding[], shape: (b: PortBinding) => T): Record<string, T[]> {
+  const out: Record<string, T[]> = {};
+  for (const b of bindings) (out[portKey(b)] ??= []).push(shape(b));
+  return out;
+}
+
+/** While running: the ports as published (exposed but unpublished ones as null), and the namespace. */
+function networkSettings(rec: ContainerRecord): Record<string, unknown> {
+  const net = rec.state.status === 'running' || rec.state.status === 'paused' ? rec.state.network : undefined;
+  const ports: Record<string, unknown> = {};
+  if (net) {
+    for (const e of rec.config.exposedPorts) ports[e.includes('/') ? e : `${e}/tcp`] = null;
+    Object.assign(
+      ports,
+      portMap(net.ports, (b) => ({
+        HostIp: b.hostIp === '' ? '0.0.0.0' : b.hostIp,
+        HostPort: String(b.hostPort),
+      })),
+    );
+  }
+  return { SandboxKey: net?.netns ?? '', Ports: ports, Networks: {} };
 }

@@ -4,6 +4,7 @@
  * where containers tell images and volumes that they are in use.
  */
 import { ContainerStore } from '../../runtime/containers/store.ts';
+import { networkLeftovers, removeLeftovers } from '../../network/leftovers.ts';
 import type { ImageDb } from '../../image/store/db.ts';
 import { OciRuntime, pickRuntime } from '../../runtime/oci/runtime.ts';
 import { VolumeStore } from '../../runtime/volumes.ts';
@@ -86,4 +87,6 @@ onStopAll(async (ctx) => {
     }
     releaseExited(c, rec.id);
   }
+  // Whatever a killed start left: nothing runs now that could need it.
+  for (const [id, left] of networkLeftovers(ctx.paths.runroot)) removeLeftovers(ctx.paths.runroot, id, left);
 });

@@ -5,7 +5,7 @@
  * state, so a failed start leaves the container as it was.
  */
 import type { StdioOptions } from 'node:child_process';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { processStart, observedState } from '../../runtime/containers/liveness.ts';
 import { prepareSpec } from '../../runtime/containers/prepare.ts';
@@ -23,6 +23,10 @@ import { helperPath, packageRoot } from '../../sys/native-paths.ts';
 import { HutchError } from '../../util/errors.ts';
 import { writeFileAtomic, writeJsonAtomic } from '../../util/fs-atomic.ts';
 import { log } from '../../util/log.ts';
+import { attachNetwork, detachNetwork } from '../../network/attach.ts';
+import type { NetworkState } from '../../network/attach.ts';
+import { isUserMode, parseNetworkMode } from '../../network/mode.ts';
+import { publishAllBindings } from '../../network/ports.ts';
 import type { Containers } from './open.ts';
 import { ensureSupervisor } from './supervisor.ts';
 
@@ -110,6 +114,33 @@ function pidOf(c: Containers): (ref: string) => number {
   };
 }
 
+/** pasta or slirp4netns for a container on a user-mode network, with its ports published; else undefined. */
+async function attachUserNetwork(c: Containers, rec: ContainerRecord): Promise<NetworkState | undefined> {
+  const mode = parseNetworkMode(rec.hostConfig.networkMode, 'none');
+  if (!isUserMode(mode)) return undefined;
+  const explicit = rec.hostConfig.portBindings ?? [];
+  const ports = rec.hostConfig.publishAll
+    ? [...explicit, ...publishAllBindings(rec.config.exposedPorts, explicit)]
+    : explicit;
+  let hostResolvConf = '';
+  try {
+    hostResolvConf = readFileSync('/etc/resolv.conf', 'utf8');
+  } catch {
+    // None on the host: the container gets the fallback resolvers.
+  }
+  return attachNetwork({
+    id: rec.id,
+    runroot: c.ctx.paths.runroot,
+    mode,
+    ports,
+    hostLoopback:
+      c.ctx.config.network?.host_loopback === true ||
+      rec.options.addHosts.some((h) => /[:=]host-gateway$/.test(h)),
+    rootless: c.ctx.ident.rootless,
+    hostResolvConf,
+  });
+}
+
 /**
  * Starts a created or exited container. `beforeStart` runs once the
  * container exists in the runtime but before its process runs: the place to
@@ -135,6 +166,7 @@ export async function startContainer(
     const driver = c.images.driver;
     let mounted = false;
     let created = false;
+    let networked = false;
     try {
       // A container that exited may still be known to the runtime and mounted.
       if (existsSync(join(runtime.root, id))) runtime.delete(id);
@@ -144,6 +176,14 @@ export async function startContainer(
         rootOwner: rec.idMappings ? ownerMapper(rec.idMappings, 'to-namespace')(0, 0) : undefined,
       });
       mounted = true;
+      // Recorded before anything uses it: a command killed from here on leaves what cleanup must end.
+      rec.state = { ...rec.state, network: undefined };
+      const network = await attachUserNetwork(c, rec);
+      if (network) {
+        networked = true;
+        rec.state = { ...rec.state, network };
+        c.store.write(rec);
+      }
       // With its own ID mapping the runtime finds the root from the bundle (see mapped-root.ts).
       const specRoot = rec.idMappings ? exposeRoot(c.store.bundle(id), rootfs) : rootfs;
       const { spec, newFilter } = prepareSpec({
@@ -215,10 +255,11 @@ export async function startContainer(
           if (rec.idMappings) hideRoot(c.store.bundle(id));
           driver.unmountContainer(id);
         }
+        if (networked) detachNetwork(c.ctx.paths.runroot, id, rec.state.network);
       } catch (undo) {
         log.warn(`could not undo the failed start of ${rec.name}: ${(undo as Error).message}`);
       }
-      rec.state = { ...rec.state, error: (e as Error).message };
+      rec.state = { ...rec.state, error: (e as Error).message, network: undefined };
       c.store.write(rec);
       throw e;
     }

@@ -7,21 +7,10 @@
  * how.
  */
 import { readFileSync, statSync } from 'node:fs';
+import { processStart } from '../../sys/process.ts';
 import type { ContainerRecord, ContainerState } from './types.ts';
 
-/** The start time (clock ticks since boot) of a live, non-zombie process, else undefined. */
-export function processStart(pid: number): number | undefined {
-  if (!(pid > 0)) return undefined;
-  let stat: string;
-  try {
-    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return undefined;
-  }
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  if (fields[0] === 'Z' || fields[0] === 'X') return undefined;
-  return Number(fields[19]);
-}
+export { processStart };
 
 export function monitorAlive(state: ContainerState): boolean {
   const start = processStart(state.conmonPid);

@@ -13,7 +13,8 @@ import { HutchError } from '../../util/errors.ts';
 import { writeFileAtomic } from '../../util/fs-atomic.ts';
 import { log } from '../../util/log.ts';
 import { which } from '../../util/which.ts';
-import { hostsFile, parseAddHost, resolvConf } from '../etc-files.ts';
+import { HOST_GATEWAY, hostsFile, parseAddHost, resolvConf } from '../etc-files.ts';
+import type { AddHost } from '../etc-files.ts';
 import { mergeEnv } from '../env.ts';
 import { readFileInRoot, resolveInRoot } from '../in-root.ts';
 import {
@@ -73,6 +74,20 @@ function nsMode(value: string, type: string, pidOf: (ref: string) => number): Na
     return { kind: 'path', path: `/proc/${pidOf(value.slice(10))}/ns/${type}` };
   if (value.startsWith('ns:')) return { kind: 'path', path: value.slice(3) };
   return { kind: 'private' };
+}
+
+/** `--add-host NAME:host-gateway`: the address where this container reaches the host. */
+function withHostGateway(h: AddHost, network: string, gateway: string | undefined): AddHost {
+  if (h.ip !== HOST_GATEWAY) return h;
+  if (network === 'host') return { ...h, ip: '127.0.0.1' };
+  if (gateway) return { ...h, ip: gateway };
+  throw new HutchError(
+    'NO_HOST_GATEWAY',
+    `--add-host ${h.host}:host-gateway: --network ${network} has no way to the host`,
+    {
+      hint: 'Use the default network (pasta) or slirp4netns, or --network host.',
+    },
+  );
 }
 
 /**
@@ -241,11 +256,17 @@ export function prepareSpec(input: PrepareInput): Prepared {
     hostUts: o.uts === 'host',
   });
 
-  const network = nsMode(o.network, 'net', input.pidOf);
+  const attached = rec.state.network;
+  const network: NamespaceMode = attached
+    ? { kind: 'path', path: attached.netns }
+    : nsMode(o.network, 'net', input.pidOf);
   const etcMounts: OciMount[] = [];
   const hostsText = hostsFile({
     hostname: rec.config.hostname,
-    addHosts: o.addHosts.map((h) => parseAddHost(h)),
+    addHosts: o.addHosts.map((h) => withHostGateway(parseAddHost(h), o.network, attached?.hostGateway)),
+    extra: attached?.hostGateway
+      ? `${attached.hostGateway}\thost.containers.internal host.docker.internal\n`
+      : undefined,
   });
   writeFileAtomic(join(bundle, 'hosts'), hostsText, 0o644, { durable: false });
   let hostResolv = '';
@@ -263,6 +284,7 @@ export function prepareSpec(input: PrepareInput): Prepared {
       dnsSearch: o.dnsSearch,
       dnsOptions: o.dnsOptions,
       network: netKind,
+      networkDns: attached?.dns,
     }),
     0o644,
     { durable: false },
@@ -296,7 +318,13 @@ export function prepareSpec(input: PrepareInput): Prepared {
     files: [],
     flags: [],
   });
-  checkExecutable(rootfs, args[0]!, env, cwd);
+  checkExecutable(
+    rootfs,
+    args[0]!,
+    env,
+    cwd,
+    mounts.map((m) => m.destination),
+  );
   if (o.init) {
     const init = which('catatonit');
     if (!init) {
@@ -374,8 +402,17 @@ export function prepareSpec(input: PrepareInput): Prepared {
  * non-executable command gets docker's exit codes (127, 126) and a clear
  * message whatever the runtime and however its errors travel.
  */
-export function checkExecutable(rootfs: string, command: string, env: string[], cwd: string): void {
+export function checkExecutable(
+  rootfs: string,
+  command: string,
+  env: string[],
+  cwd: string,
+  mountPoints: string[] = [],
+): void {
   const { statSync } = process.getBuiltinModule('node:fs');
+  // A program may come with a mount (-v /host/tool:/tool): only the runtime sees it.
+  const underMount = (p: string): boolean =>
+    mountPoints.some((m) => p === m || p.startsWith(m.endsWith('/') ? m : `${m}/`));
   const candidates: string[] = [];
   if (command.includes('/')) {
     candidates.push(command.startsWith('/') ? command : `${cwd.replace(/\/$/, '')}/${command}`);
@@ -385,6 +422,7 @@ export function checkExecutable(rootfs: string, command: string, env: string[], 
   }
   let notExecutable: string | undefined;
   for (const c of candidates) {
+    if (underMount(c)) return;
     let st;
     try {
       st = statSync(resolveInRoot(rootfs, c));

@@ -6,6 +6,8 @@
  */
 import type { RunOptions } from './options.ts';
 import type { IdMappings } from '../../util/idmap.ts';
+import type { NetworkState } from '../../network/attach.ts';
+import type { PortBinding } from '../../network/ports.ts';
 
 export type ContainerStatus = 'created' | 'running' | 'paused' | 'exited' | 'removing' | 'dead';
 
@@ -68,6 +70,10 @@ export interface HostConfig {
   logDriver: 'k8s-file' | 'json-file' | 'none' | 'passthrough';
   logOpts: Record<string, string>;
   networkMode: string;
+  /** -p as parsed at create (host port 0: chosen at each start); absent in records made before publishing. */
+  portBindings?: PortBinding[];
+  /** -P: every exposed port on a free host port at each start. */
+  publishAll?: boolean;
   readOnly: boolean;
   privileged: boolean;
   capAdd: string[];
@@ -107,6 +113,8 @@ export interface ContainerState {
   health: HealthState | undefined;
   /** The root filesystem path while mounted. */
   rootfs: string | undefined;
+  /** While running on pasta or slirp4netns: its namespace, helper and published ports. */
+  network?: NetworkState | undefined;
 }
 
 export interface ContainerRecord {

@@ -6,12 +6,11 @@
  * runtime state and conmon of the store belongs to a running container.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { checkConsistency, killAtRandom } from '../../support/fault.ts';
-import { HUTCH, sandbox } from '../../support/hutch.ts';
+import { HUTCH, runHutchAsync, sandbox } from '../../support/hutch.ts';
 import type { Sandbox } from '../../support/hutch.ts';
 import { NEEDS_REGISTRY, REGISTRY } from '../../support/images.ts';
 
@@ -27,13 +26,8 @@ after(() => {
   }
 });
 
-function spawnHutch(box: Sandbox, args: string[]): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(HUTCH, args, { env: box.env, stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    p.stderr.on('data', (d: Buffer) => (stderr += d));
-    p.on('close', (code) => resolve({ code, stderr }));
-  });
+function spawnHutch(box: Sandbox, args: string[]): Promise<{ code: number; stderr: string }> {
+  return runHutchAsync(args, box.env).then((r) => ({ code: r.status, stderr: r.stderr }));
 }
 
 function ok(box: Sandbox, args: string[]): string {
@@ -61,6 +55,7 @@ interface Held {
   mounts: string[];
   runtime: string[];
   conmons: string[];
+  networks: string[];
 }
 
 function held(box: Sandbox): Held {
@@ -87,7 +82,21 @@ function held(box: Sandbox): Held {
       // Ended meanwhile.
     }
   }
-  return { mounts: [...new Set(mounts)], runtime, conmons };
+  // User-mode networks: namespace files and pasta or slirp4netns processes working on them.
+  const netnsDir = join(box.runroot, 'netns');
+  const networks = safeList(netnsDir)
+    .map((n) => /^([0-9a-f]{64})$/.exec(n)?.[1])
+    .filter((id): id is string => id !== undefined);
+  for (const pid of safeList('/proc').filter((n) => /^\d+$/.test(n))) {
+    try {
+      if (/\) [ZX] /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))) continue;
+      const m = new RegExp(`${netnsDir}/([0-9a-f]{64})`).exec(readFileSync(`/proc/${pid}/cmdline`, 'utf8'));
+      if (m) networks.push(m[1]!);
+    } catch {
+      // Ended meanwhile.
+    }
+  }
+  return { mounts: [...new Set(mounts)], runtime, conmons, networks: [...new Set(networks)] };
 }
 
 function safeList(dir: string): string[] {
@@ -106,6 +115,7 @@ function leaks(box: Sandbox): string[] {
     ...h.mounts.filter((id) => !running.has(id)).map((id) => `mounted root of ${id.slice(0, 12)}`),
     ...h.runtime.filter((id) => !running.has(id)).map((id) => `runtime state of ${id.slice(0, 12)}`),
     ...h.conmons.filter((id) => !running.has(id)).map((id) => `conmon of ${id.slice(0, 12)}`),
+    ...h.networks.filter((id) => !running.has(id)).map((id) => `network of ${id.slice(0, 12)}`),
   ];
 }
 
@@ -147,7 +157,7 @@ describe('containers under stress', { skip: SKIP }, () => {
     results.forEach((r, i) => assert.equal(r.code, 0, `run ${i}: ${r.stderr}`));
     assert.deepEqual(containerIds(box, true), []);
     await assertConsistent(box, 'after 20 run --rm');
-    assert.deepEqual(held(box), { mounts: [], runtime: [], conmons: [] });
+    assert.deepEqual(held(box), { mounts: [], runtime: [], conmons: [], networks: [] });
   });
 
   it('SIGKILL of create --userns keep-id while it copies the image leaves no problem, no mount, and the next create works', async (t) => {
@@ -226,7 +236,8 @@ describe('containers under stress', { skip: SKIP }, () => {
     const fg = ['run', '--rm', image, 'sh', '-c', 'echo hi; sleep 0.3'];
     await rounds('run --rm', fg, timed(box, fg), 11);
 
-    const bg = ['run', '-d', image, 'sleep', '1000'];
+    // With a published port: the kill may land while pasta is being set up.
+    const bg = ['run', '-d', '-p', '127.0.0.1::80', image, 'sleep', '1000'];
     await rounds('run -d', bg, timed(box, bg), 12);
 
     // A fresh running victim before each stop or rm -f. busybox's sleep as PID 1
@@ -256,6 +267,6 @@ describe('containers under stress', { skip: SKIP }, () => {
       await new Promise((r) => setTimeout(r, 100));
       h = held(box);
     }
-    assert.deepEqual(h, { mounts: [], runtime: [], conmons: [] });
+    assert.deepEqual(h, { mounts: [], runtime: [], conmons: [], networks: [] });
   });
 });

@@ -1,0 +1,166 @@
+/**
+ * A container's user-mode network, start to end: a namespace file, the
+ * helper (pasta or slirp4netns) on it, the published ports. attachNetwork
+ * runs before the runtime creates the container, detachNetwork when the
+ * container has ended (cleanup, rm, a failed start, system check). What is
+ * attached is kept in the container's record, so any later command can
+ * take it down.
+ */
+import { readFileSync, rmSync } from 'node:fs';
+import { processName, processStart } from '../sys/process.ts';
+import { which } from '../util/which.ts';
+import { HutchError } from '../util/errors.ts';
+import { log } from '../util/log.ts';
+import { allocatePorts } from './allocate.ts';
+import type { NetworkMode } from './mode.ts';
+import { createNetns, netnsPath, removeNetns } from './netns.ts';
+import { startPasta } from './pasta.ts';
+import type { PortBinding } from './ports.ts';
+import { SLIRP_DNS, SLIRP_GATEWAY, startSlirp } from './slirp.ts';
+
+export interface NetworkState {
+  mode: 'pasta' | 'slirp4netns';
+  /** The namespace file (RUNROOT/netns/ID). */
+  netns: string;
+  helperPid: number;
+  /** The helper's start time, so a reused pid is never killed. */
+  helperStart: number;
+  /** The ports as published at this start (host ports chosen). */
+  ports: PortBinding[];
+  /** Nameservers the network provides, for when the host's are on its loopback. */
+  dns: string[];
+  /** Where the container reaches the host's loopback, when that is allowed. */
+  hostGateway: string | undefined;
+}
+
+export interface AttachRequest {
+  id: string;
+  runroot: string;
+  mode: Extract<NetworkMode, { kind: 'pasta' | 'slirp4netns' }>;
+  ports: PortBinding[];
+  /** The user allows the container to reach services on the host's loopback. */
+  hostLoopback: boolean;
+  rootless: boolean;
+  /** The host's resolv.conf text: a resolver on the host's loopback needs forwarding. */
+  hostResolvConf: string;
+}
+
+/** The address pasta answers as the host's resolver when that is on the host's loopback. */
+const PASTA_DNS = '169.254.1.1';
+
+function helperFiles(runroot: string, id: string): { pid: string; sock: string; log: string } {
+  const base = netnsPath(runroot, id);
+  return { pid: `${base}.pid`, sock: `${base}.sock`, log: `${base}.log` };
+}
+
+function tool(name: string): string {
+  const path = which(name);
+  if (!path) {
+    throw new HutchError('NETWORK_TOOL_MISSING', `--network ${name} needs ${name}, which is not installed`, {
+      hint: `Install it (Debian: apt install ${name === 'pasta' ? 'passt' : name}), or use --network ${name === 'pasta' ? 'slirp4netns' : 'pasta'} or none.`,
+    });
+  }
+  return path;
+}
+
+/** The host's IPv4 default gateway (/proc/net/route), which pasta gives the container too. */
+export function defaultGateway(routeTable: string): string | undefined {
+  for (const line of routeTable.split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f[1] !== '00000000' || f[7] !== '00000000' || !f[2]) continue;
+    const n = parseInt(f[2], 16);
+    return [n & 255, (n >>> 8) & 255, (n >>> 16) & 255, n >>> 24].join('.');
+  }
+  return undefined;
+}
+
+function onlyLoopbackResolvers(resolv: string): boolean {
+  const servers = resolv
+    .split('\n')
+    .map((l) => /^\s*nameserver\s+(\S+)/.exec(l)?.[1])
+    .filter((s): s is string => s !== undefined);
+  return servers.every((s) => s.startsWith('127.') || s === '::1');
+}
+
+export async function attachNetwork(req: AttachRequest): Promise<NetworkState> {
+  const program = tool(req.mode.kind);
+  const ports = await allocatePorts(req.ports, req.rootless);
+  const netns = netnsPath(req.runroot, req.id);
+  const files = helperFiles(req.runroot, req.id);
+  createNetns(netns);
+  try {
+    if (req.mode.kind === 'pasta') {
+      const dnsForward = onlyLoopbackResolvers(req.hostResolvConf) ? PASTA_DNS : undefined;
+      let gateway: string | undefined;
+      try {
+        gateway = defaultGateway(readFileSync('/proc/net/route', 'utf8'));
+      } catch {
+        gateway = undefined;
+      }
+      const pid = startPasta({
+        pasta: program,
+        netns,
+        pidFile: files.pid,
+        ports,
+        hostLoopback: req.hostLoopback,
+        dnsForward,
+        extra: req.mode.options,
+      });
+      return {
+        mode: 'pasta',
+        netns,
+        helperPid: pid,
+        helperStart: processStart(pid) ?? 0,
+        ports,
+        dns: dnsForward ? [dnsForward] : [],
+        hostGateway: req.hostLoopback ? gateway : undefined,
+      };
+    }
+    const options = {
+      ...req.mode.options,
+      allowHostLoopback: req.mode.options.allowHostLoopback || req.hostLoopback,
+    };
+    const pid = await startSlirp({
+      slirp4netns: program,
+      netns,
+      apiSocket: files.sock,
+      logFile: files.log,
+      options,
+      ports,
+    });
+    return {
+      mode: 'slirp4netns',
+      netns,
+      helperPid: pid,
+      helperStart: processStart(pid) ?? 0,
+      ports,
+      dns: [SLIRP_DNS],
+      hostGateway: options.allowHostLoopback ? SLIRP_GATEWAY : undefined,
+    };
+  } catch (e) {
+    removeNetns(netns);
+    for (const f of Object.values(files)) rmSync(f, { force: true });
+    throw e;
+  }
+}
+
+/** Whether pid is still the helper that was started (same start time, a helper's name). */
+export function helperAlive(state: Pick<NetworkState, 'helperPid' | 'helperStart'>): boolean {
+  const start = processStart(state.helperPid);
+  if (start === undefined || start !== state.helperStart) return false;
+  const name = processName(state.helperPid) ?? '';
+  return name.startsWith('pasta') || name.startsWith('passt') || name.startsWith('slirp4netns');
+}
+
+/** Ends the helper and removes the namespace file and the helper's files. Safe to repeat. */
+export function detachNetwork(runroot: string, id: string, state: NetworkState | undefined): void {
+  if (state && helperAlive(state)) {
+    try {
+      process.kill(state.helperPid, 'SIGKILL');
+    } catch (e) {
+      log.debug(`ending ${state.mode} (pid ${state.helperPid}): ${(e as Error).message}`);
+    }
+  }
+  removeNetns(netnsPath(runroot, id));
+  for (const f of Object.values(helperFiles(runroot, id))) rmSync(f, { force: true });
+}

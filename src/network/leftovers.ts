@@ -1,0 +1,69 @@
+/**
+ * What user-mode networking may leave behind when a command is killed at the
+ * wrong moment: namespace files (and their pid, socket and log files) under
+ * RUNROOT/netns, and pasta or slirp4netns processes working on one. `system
+ * check` asks for them by container ID and ends those of containers that do
+ * not run.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { detachNetwork } from './attach.ts';
+import { netnsDir } from './netns.ts';
+
+const ID = /^([0-9a-f]{64})(?:\.(?:pid|sock|log))?$/;
+
+export interface NetworkLeftovers {
+  files: string[];
+  /** pasta or slirp4netns processes whose command line names the container's namespace file. */
+  helpers: number[];
+}
+
+function isHelperName(comm: string): boolean {
+  return comm.startsWith('pasta') || comm.startsWith('passt') || comm.startsWith('slirp4netns');
+}
+
+/** Everything under RUNROOT/netns and every helper on it, by container ID. */
+export function networkLeftovers(runroot: string): Map<string, NetworkLeftovers> {
+  const dir = netnsDir(runroot);
+  const out = new Map<string, NetworkLeftovers>();
+  const entry = (id: string): NetworkLeftovers => {
+    let e = out.get(id);
+    if (!e) out.set(id, (e = { files: [], helpers: [] }));
+    return e;
+  };
+  let names: string[] = [];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    // No container has had a user-mode network since boot.
+  }
+  for (const n of names) {
+    const m = ID.exec(n);
+    if (m) entry(m[1]!).files.push(`${dir}/${n}`);
+  }
+  const prefix = `${dir}/`;
+  for (const p of readdirSync('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      if (!isHelperName(readFileSync(`/proc/${p}/comm`, 'utf8').trim())) continue;
+      const argv = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
+      const ns = argv.find((a) => a.startsWith(prefix));
+      const m = ns ? ID.exec(ns.slice(prefix.length)) : null;
+      if (m) entry(m[1]!).helpers.push(Number(p));
+    } catch {
+      // Ended meanwhile, or not ours to read.
+    }
+  }
+  return out;
+}
+
+/** Ends the helpers and removes the files of one container's network. */
+export function removeLeftovers(runroot: string, id: string, left: NetworkLeftovers): void {
+  for (const pid of left.helpers) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  }
+  detachNetwork(runroot, id, undefined);
+}

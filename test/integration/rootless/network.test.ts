@@ -1,0 +1,368 @@
+/**
+ * Rootless networking as the unprivileged user, with the real pasta and
+ * slirp4netns: the default network, published TCP and UDP ports, -P, port
+ * conflicts, the client's own address (from the test hosts the root setup
+ * made, test/setup/testhosts.ts), the host's loopback through
+ * host.containers.internal, container:NAME, and that nothing is left once a
+ * container is gone.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { readdirSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import type { Server } from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { testHosts } from '../../setup/testhosts.ts';
+import { PROJECT, runHutchAsync, sandbox } from '../../support/hutch.ts';
+import type { Sandbox } from '../../support/hutch.ts';
+import { NEEDS_REGISTRY, REGISTRY } from '../../support/images.ts';
+import { which } from '../../../src/util/which.ts';
+
+const NO_PASTA = which('pasta') ? false : 'pasta is not installed (Debian: apt install passt)';
+const NO_SLIRP = which('slirp4netns') ? false : 'slirp4netns is not installed';
+const HOSTS = testHosts();
+const NO_HOSTS = HOSTS ? false : 'no test hosts: the root test setup makes them (npm test as root)';
+
+/** A port free on every address now (the kernel's choice). */
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+async function until<T>(what: string, get: () => Promise<T | undefined>, ms = 10_000): Promise<T> {
+  const end = Date.now() + ms;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await get();
+      if (v !== undefined) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function httpGet(url: string, localAddress?: string): Promise<string> {
+  const { request } = await import('node:http');
+  return new Promise((resolve, reject) => {
+    const req = request(url, { localAddress, timeout: 3000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => resolve(body));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** A static UDP echo server (test/fixtures/net/udp-echo.c) built into dir: the test images have none. */
+function udpEcho(dir: string): string {
+  const out = join(dir, 'udp-echo');
+  const src = join(PROJECT, 'test/fixtures/net/udp-echo.c');
+  const r = spawnSync('cc', ['-static', '-O2', '-o', out, src], { encoding: 'utf8' });
+  assert.equal(r.status, 0, `building ${src}: ${r.stderr}`);
+  return out;
+}
+
+/** busybox httpd serving "hello" at /i.html and the client's address at /cgi-bin/ip. */
+const HTTPD = [
+  'sh',
+  '-c',
+  'mkdir -p /w/cgi-bin && echo hello > /w/i.html && ' +
+    'printf \'#!/bin/sh\\nprintf "Content-Type: text/plain\\\\r\\\\n\\\\r\\\\n$REMOTE_ADDR"\\n\' > /w/cgi-bin/ip && ' +
+    'chmod +x /w/cgi-bin/ip && exec httpd -f -p 80 -h /w',
+];
+
+/** The client address busybox httpd reports, without the IPv4-in-IPv6 wrapping. */
+function clientAddress(body: string): string {
+  return body
+    .trim()
+    .replace(/^\[(?:::ffff:)?/, '')
+    .replace(/\]$/, '');
+}
+
+describe('rootless networking', { skip: NEEDS_REGISTRY || NO_PASTA }, () => {
+  let box: Sandbox;
+  const img = (): string => `${REGISTRY}/busybox:latest`;
+  const h = (args: string[]) => box.hutch(args);
+  const ok = (args: string[]): string => {
+    const r = h(args);
+    assert.equal(r.status, 0, `hutch ${args.join(' ')}: ${r.stderr}`);
+    return r.stdout;
+  };
+  /** Helpers (pasta, slirp4netns) working on this store's namespaces. */
+  const helpers = (): number[] => {
+    const out: number[] = [];
+    for (const p of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+      try {
+        const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+        if (/\) [ZX] /.test(stat)) continue;
+        if (readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(join(box.runroot, 'netns')))
+          out.push(Number(p));
+      } catch {
+        // Ended meanwhile.
+      }
+    }
+    return out;
+  };
+  const netnsFiles = (): string[] => {
+    try {
+      return readdirSync(join(box.runroot, 'netns'));
+    } catch {
+      return [];
+    }
+  };
+
+  before(() => {
+    box = sandbox();
+    ok(['pull', '-q', img()]);
+  });
+  after(() => box.cleanup());
+
+  it('--network none has only loopback; the default is pasta, with an interface and a resolver', () => {
+    assert.equal(
+      ok(['run', '--rm', '--network', 'none', img(), 'ip', '-o', 'link'])
+        .match(/^\d+: (\w+)/gm)
+        ?.join(),
+      '1: lo',
+    );
+    ok(['create', '--name', 'dflt', img(), 'true']);
+    assert.equal(ok(['inspect', '--format', '{{.HostConfig.NetworkMode}}', 'dflt']).trim(), 'pasta');
+    ok(['rm', 'dflt']);
+    const out = ok(['run', '--rm', img(), 'sh', '-c', 'ip -o -4 addr; cat /etc/resolv.conf']);
+    assert.match(out, /: (eth|en)\w* +inet \d+\.\d+\.\d+\.\d+\//);
+    assert.match(out, /^nameserver \S+$/m);
+    assert.deepEqual(helpers(), [], 'run --rm leaves no pasta behind');
+  });
+
+  it('-p 127.0.0.1:PORT:80 serves busybox httpd to a client on the host; port, ps and inspect show it', async () => {
+    const port = await freePort();
+    ok(['run', '-d', '--name', 'web', '-p', `127.0.0.1:${port}:80`, img(), ...HTTPD]);
+    try {
+      const body = await until('httpd', async () => httpGet(`http://127.0.0.1:${port}/i.html`));
+      assert.equal(body, 'hello\n');
+      assert.equal(ok(['port', 'web']), `80/tcp -> 127.0.0.1:${port}\n`);
+      assert.equal(ok(['port', 'web', '80']), `127.0.0.1:${port}\n`);
+      assert.match(
+        ok(['ps', '--format', '{{.Ports}}', '--filter', 'name=web']),
+        new RegExp(`^127\\.0\\.0\\.1:${port}->80/tcp$`, 'm'),
+      );
+      const ports = JSON.parse(
+        ok(['inspect', '--format', '{{json .NetworkSettings.Ports}}', 'web']),
+      ) as unknown;
+      assert.deepEqual(ports, { '80/tcp': [{ HostIp: '127.0.0.1', HostPort: String(port) }] });
+      const bindings = JSON.parse(
+        ok(['inspect', '--format', '{{json .HostConfig.PortBindings}}', 'web']),
+      ) as unknown;
+      assert.deepEqual(bindings, { '80/tcp': [{ HostIp: '127.0.0.1', HostPort: String(port) }] });
+      assert.equal(helpers().length, 1);
+      assert.equal(netnsFiles().length > 0, true);
+    } finally {
+      ok(['rm', '-f', 'web']);
+    }
+    assert.deepEqual(helpers(), [], 'removing the container ends pasta');
+    assert.deepEqual(netnsFiles(), [], 'and removes its namespace');
+    assert.deepEqual(box.problems(), []);
+  });
+
+  it('publishes a UDP port', async () => {
+    const port = await freePort();
+    const echo = udpEcho(box.dir);
+    ok([
+      'run',
+      '-d',
+      '--name',
+      'udp',
+      '-v',
+      `${echo}:/udp-echo:ro`,
+      '-p',
+      `127.0.0.1:${port}:9999/udp`,
+      img(),
+      '/udp-echo',
+      '9999',
+    ]);
+    const sock = createSocket('udp4');
+    sock.unref();
+    try {
+      const got = await until('the datagram in the log', async () => {
+        await new Promise<void>((r) => sock.send('ping-over-udp', port, '127.0.0.1', () => r()));
+        await new Promise((r) => setTimeout(r, 200));
+        const logs = ok(['logs', 'udp']);
+        return logs.includes('ping-over-udp') ? logs : undefined;
+      });
+      assert.match(got, /^from \S+: ping-over-udp$/m);
+    } finally {
+      sock.close();
+      ok(['rm', '-f', 'udp']);
+    }
+  });
+
+  it('-P publishes the exposed ports on free host ports', async () => {
+    ok(['run', '-d', '--name', 'all', '--expose', '80', '-P', img(), ...HTTPD]);
+    try {
+      const line = ok(['port', 'all', '80/tcp']).trim();
+      const m = /^0\.0\.0\.0:(\d+)$/.exec(line);
+      assert.ok(m, line);
+      const body = await until('httpd', async () => httpGet(`http://127.0.0.1:${m[1]}/i.html`));
+      assert.equal(body, 'hello\n');
+    } finally {
+      ok(['rm', '-f', 'all']);
+    }
+  });
+
+  it('refuses a host port in use, saying so, and leaves nothing running', async () => {
+    const server: Server = createServer((s) => s.destroy());
+    server.unref();
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const r = h(['run', '-d', '--name', 'clash', '-p', `127.0.0.1:${port}:80`, img(), 'sleep', '100']);
+      assert.equal(r.status, 125, r.stderr);
+      assert.match(
+        r.stderr,
+        new RegExp(`cannot publish 127\\.0\\.0\\.1:${port}/tcp: the port is already in use`),
+      );
+      assert.match(r.stderr, /Hint: Choose another host port/);
+      assert.equal(ok(['inspect', '--format', '{{.State.Status}}', 'clash']).trim(), 'created');
+      assert.deepEqual(helpers(), []);
+      assert.deepEqual(netnsFiles(), []);
+      ok(['rm', 'clash']);
+    } finally {
+      server.close();
+    }
+    const bad = h(['create', '-p', '8080:80/sctp', img()]);
+    assert.equal(bad.status, 125);
+    assert.match(bad.stderr, /SCTP/);
+  });
+
+  it(
+    'refuses a privileged host port with the sysctl that allows it',
+    {
+      skip:
+        Number(readFileSync('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8')) <= 81 &&
+        'this host lets users bind port 81',
+    },
+    () => {
+      const r = h(['run', '--rm', '-p', '81:80', img(), 'true']);
+      assert.equal(r.status, 125, r.stderr);
+      assert.match(r.stderr, /ports below \d+ need root \(net\.ipv4\.ip_unprivileged_port_start=\d+\)/);
+      assert.match(r.stderr, /Hint: Use a host port of \d+ or above/);
+    },
+  );
+
+  it(
+    "a client on a test host is seen with the test host's own address (pasta)",
+    { skip: NO_HOSTS },
+    async () => {
+      const port = await freePort();
+      ok(['run', '-d', '--name', 'src', '-p', `${port}:80`, img(), ...HTTPD]);
+      try {
+        for (const host of HOSTS!) {
+          const url = `http://${host.hostAddress}:${port}/cgi-bin/ip`;
+          const res = await until(`a reply through ${host.name}`, async () => {
+            const r = JSON.parse(await httpGet(`${host.agent}/get?url=${encodeURIComponent(url)}`)) as {
+              status?: number;
+              body?: string;
+            };
+            return r.status === 200 ? r : undefined;
+          });
+          assert.equal(clientAddress(res.body!), host.address, `${host.name} seen as`);
+        }
+      } finally {
+        ok(['rm', '-f', 'src']);
+      }
+    },
+  );
+
+  it("reaches a server on the host's loopback as host.containers.internal only when allowed", async () => {
+    const server = createServer((s) => s.end('from-the-host\n'));
+    server.unref();
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    try {
+      // This process serves the connection: hutch must not block its event loop.
+      const allowed = await runHutchAsync(
+        [
+          'run',
+          '--rm',
+          '--add-host',
+          'host.containers.internal:host-gateway',
+          img(),
+          'sh',
+          '-c',
+          `nc -w 5 host.containers.internal ${port} </dev/null`,
+        ],
+        box.env,
+      );
+      assert.equal(allowed.stdout, 'from-the-host\n', allowed.stderr);
+      const refused = await runHutchAsync(
+        ['run', '--rm', img(), 'sh', '-c', `nc -w 2 host.containers.internal ${port} </dev/null`],
+        box.env,
+      );
+      assert.notEqual(refused.status, 0, 'without permission the name is not there');
+      assert.match(refused.stderr, /bad address 'host\.containers\.internal'/);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('container:NAME shares the network of another container', async () => {
+    ok(['run', '-d', '--name', 'first', img(), ...HTTPD]);
+    try {
+      const out = await until('httpd in first', async () => {
+        const r = h([
+          'run',
+          '--rm',
+          '--network',
+          'container:first',
+          img(),
+          'sh',
+          '-c',
+          'echo "GET /i.html HTTP/1.0" | nc -w 3 127.0.0.1 80',
+        ]);
+        return r.stdout.includes('hello') ? r.stdout : undefined;
+      });
+      assert.match(out, /hello/);
+      const r = h(['create', '--network', 'container:first', '-p', '8080:80', img()]);
+      assert.equal(r.status, 125);
+      assert.match(r.stderr, /uses another's network/);
+    } finally {
+      ok(['rm', '-f', 'first']);
+    }
+  });
+
+  it('slirp4netns: its own addresses and resolver, and a published port', { skip: NO_SLIRP }, async () => {
+    const port = await freePort();
+    ok([
+      'run',
+      '-d',
+      '--name',
+      'slirp',
+      '--network',
+      'slirp4netns',
+      '-p',
+      `127.0.0.1:${port}:80`,
+      img(),
+      ...HTTPD,
+    ]);
+    try {
+      assert.equal(ok(['inspect', '--format', '{{.HostConfig.NetworkMode}}', 'slirp']).trim(), 'slirp4netns');
+      assert.match(ok(['exec', 'slirp', 'ip', '-o', '-4', 'addr', 'show', 'tap0']), /inet 10\.0\.2\.100\/24/);
+      const body = await until('httpd', async () => httpGet(`http://127.0.0.1:${port}/i.html`));
+      assert.equal(body, 'hello\n');
+    } finally {
+      ok(['rm', '-f', 'slirp']);
+    }
+    assert.deepEqual(helpers(), []);
+    assert.deepEqual(netnsFiles(), []);
+  });
+});
