@@ -18,5 +18,7 @@ flags="-O2 -Wall -Wextra -Werror=implicit-function-declaration -D_FORTIFY_SOURCE
 $cc $flags -static -o "$out/hutch-helper.tmp" "$here/helper.c" 2>/dev/null ||
   $cc $flags -o "$out/hutch-helper.tmp" "$here/helper.c"
 mv -f "$out/hutch-helper.tmp" "$out/hutch-helper"
+$cc $flags -o "$out/hutch-portfwd.tmp" "$here/portfwd.c"
+mv -f "$out/hutch-portfwd.tmp" "$out/hutch-portfwd"
 $cc $flags -shared -fPIC -fvisibility=hidden -o "$out/hutch_sys.node.tmp" "$here/sys.c"
 mv -f "$out/hutch_sys.node.tmp" "$out/hutch_sys.node"

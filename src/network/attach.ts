@@ -8,10 +8,12 @@
  */
 import { readFileSync, rmSync } from 'node:fs';
 import { processName, processStart } from '../sys/process.ts';
-import { which } from '../util/which.ts';
+import { lookPath, which } from '../util/which.ts';
 import { HutchError } from '../util/errors.ts';
 import { log } from '../util/log.ts';
 import { allocatePorts } from './allocate.ts';
+import { allowRules, hostAddresses, splitForAllowlist } from './allow.ts';
+import { startForwarder } from './portfwd.ts';
 import type { NetworkMode } from './mode.ts';
 import { createNetns, netnsPath, removeNetns } from './netns.ts';
 import { startPasta } from './pasta.ts';
@@ -31,6 +33,9 @@ export interface NetworkState {
   dns: string[];
   /** Where the container reaches the host's loopback, when that is allowed. */
   hostGateway: string | undefined;
+  /** hutch-portfwd, for ports on the host's loopback with an allowlist. */
+  forwarderPid?: number;
+  forwarderStart?: number;
 }
 
 export interface AttachRequest {
@@ -43,6 +48,8 @@ export interface AttachRequest {
   rootless: boolean;
   /** The host's resolv.conf text: a resolver on the host's loopback needs forwarding. */
   hostResolvConf: string;
+  /** --publish-allow, normalized: when not empty, only these clients reach the published ports. */
+  allow: string[];
 }
 
 /** The address pasta answers as the host's resolver when that is on the host's loopback. */
@@ -63,13 +70,13 @@ function tool(name: string): string {
   return path;
 }
 
-/** The host's IPv4 default gateway (/proc/net/route), which pasta gives the container too. */
-export function defaultGateway(routeTable: string): string | undefined {
+/** The host's IPv4 default route (/proc/net/route): its gateway, which pasta gives the container too, and interface. */
+export function defaultRoute(routeTable: string): { gateway: string; iface: string } | undefined {
   for (const line of routeTable.split('\n').slice(1)) {
     const f = line.trim().split(/\s+/);
-    if (f[1] !== '00000000' || f[7] !== '00000000' || !f[2]) continue;
+    if (f[1] !== '00000000' || f[7] !== '00000000' || !f[2] || !f[0]) continue;
     const n = parseInt(f[2], 16);
-    return [n & 255, (n >>> 8) & 255, (n >>> 16) & 255, n >>> 24].join('.');
+    return { gateway: [n & 255, (n >>> 8) & 255, (n >>> 16) & 255, n >>> 24].join('.'), iface: f[0] };
   }
   return undefined;
 }
@@ -91,22 +98,27 @@ export async function attachNetwork(req: AttachRequest): Promise<NetworkState> {
   try {
     if (req.mode.kind === 'pasta') {
       const dnsForward = onlyLoopbackResolvers(req.hostResolvConf) ? PASTA_DNS : undefined;
-      let gateway: string | undefined;
+      let routeTable = '';
       try {
-        gateway = defaultGateway(readFileSync('/proc/net/route', 'utf8'));
+        routeTable = readFileSync('/proc/net/route', 'utf8');
       } catch {
-        gateway = undefined;
+        // No IPv4 routes to read: no gateway to offer.
       }
+      const gateway = defaultRoute(routeTable)?.gateway;
+      const split =
+        req.allow.length > 0
+          ? splitForAllowlist(ports, hostAddresses(defaultRoute(routeTable)?.iface))
+          : { pasta: ports, forward: [] };
       const pid = startPasta({
         pasta: program,
         netns,
         pidFile: files.pid,
-        ports,
+        ports: split.pasta,
         hostLoopback: req.hostLoopback,
         dnsForward,
         extra: req.mode.options,
       });
-      return {
+      const state: NetworkState = {
         mode: 'pasta',
         netns,
         helperPid: pid,
@@ -115,6 +127,19 @@ export async function attachNetwork(req: AttachRequest): Promise<NetworkState> {
         dns: dnsForward ? [dnsForward] : [],
         hostGateway: req.hostLoopback ? gateway : undefined,
       };
+      try {
+        if (req.allow.length > 0) {
+          applyRules(netns, allowRules(ports, req.allow));
+          if (split.forward.length > 0) {
+            state.forwarderPid = await startForwarder(netns, req.allow, split.forward);
+            state.forwarderStart = processStart(state.forwarderPid) ?? 0;
+          }
+        }
+      } catch (e) {
+        endProcess(pid, processStart(pid));
+        throw e;
+      }
+      return state;
     }
     const options = {
       ...req.mode.options,
@@ -144,22 +169,60 @@ export async function attachNetwork(req: AttachRequest): Promise<NetworkState> {
   }
 }
 
-/** Whether pid is still the helper that was started (same start time, a helper's name). */
-export function helperAlive(state: Pick<NetworkState, 'helperPid' | 'helperStart'>): boolean {
-  const start = processStart(state.helperPid);
-  if (start === undefined || start !== state.helperStart) return false;
-  const name = processName(state.helperPid) ?? '';
-  return name.startsWith('pasta') || name.startsWith('passt') || name.startsWith('slirp4netns');
+/** The names of the processes hutch starts for a network: pasta (passt.avx2 and the like), slirp4netns, hutch-portfwd. */
+export function isNetworkHelper(comm: string): boolean {
+  return (
+    comm.startsWith('pasta') ||
+    comm.startsWith('passt') ||
+    comm.startsWith('slirp4netns') ||
+    comm === 'hutch-portfwd'
+  );
 }
 
-/** Ends the helper and removes the namespace file and the helper's files. Safe to repeat. */
+/** Kills pid if it is still the helper started then (same start time, a helper's name). */
+function endProcess(pid: number | undefined, startedAt: number | undefined): void {
+  if (pid === undefined) return;
+  const start = processStart(pid);
+  if (start === undefined || start !== startedAt || !isNetworkHelper(processName(pid) ?? '')) return;
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch (e) {
+    log.debug(`ending network helper ${pid}: ${(e as Error).message}`);
+  }
+}
+
+/** nftables rules applied inside the namespace (as its owner: hutch's namespace root, or root). */
+function applyRules(netns: string, rules: string): void {
+  const sbin = `${process.env.PATH ?? ''}:/usr/sbin:/sbin`;
+  const nft = lookPath('nft', sbin);
+  const nsenter = lookPath('nsenter', sbin);
+  if (!('path' in nft) || !('path' in nsenter)) {
+    throw new HutchError(
+      'NETWORK_TOOL_MISSING',
+      "--publish-allow needs nft (nftables) and nsenter, to judge clients inside the container's network",
+      {
+        hint: 'Install them (Debian: apt install nftables util-linux).',
+      },
+    );
+  }
+  const { spawnSync } = process.getBuiltinModule('node:child_process');
+  const r = spawnSync(nsenter.path, [`--net=${netns}`, nft.path, '-f', '-'], {
+    input: rules,
+    encoding: 'utf8',
+  });
+  if (r.status !== 0) {
+    throw new HutchError(
+      'NETWORK_SETUP',
+      `the --publish-allow rules could not be applied: ${(r.stderr || r.error?.message || '').trim()}`,
+    );
+  }
+}
+
+/** Ends the helpers and removes the namespace file and the helper's files. Safe to repeat. */
 export function detachNetwork(runroot: string, id: string, state: NetworkState | undefined): void {
-  if (state && helperAlive(state)) {
-    try {
-      process.kill(state.helperPid, 'SIGKILL');
-    } catch (e) {
-      log.debug(`ending ${state.mode} (pid ${state.helperPid}): ${(e as Error).message}`);
-    }
+  if (state) {
+    endProcess(state.forwarderPid, state.forwarderStart);
+    endProcess(state.helperPid, state.helperStart);
   }
   removeNetns(netnsPath(runroot, id));
   for (const f of Object.values(helperFiles(runroot, id))) rmSync(f, { force: true });

@@ -6,19 +6,15 @@
  * not run.
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import { detachNetwork } from './attach.ts';
+import { detachNetwork, isNetworkHelper } from './attach.ts';
 import { netnsDir } from './netns.ts';
 
 const ID = /^([0-9a-f]{64})(?:\.(?:pid|sock|log))?$/;
 
 export interface NetworkLeftovers {
   files: string[];
-  /** pasta or slirp4netns processes whose command line names the container's namespace file. */
+  /** pasta, slirp4netns or hutch-portfwd processes whose command line names the container's namespace file. */
   helpers: number[];
-}
-
-function isHelperName(comm: string): boolean {
-  return comm.startsWith('pasta') || comm.startsWith('passt') || comm.startsWith('slirp4netns');
 }
 
 /** Everything under RUNROOT/netns and every helper on it, by container ID. */
@@ -44,7 +40,7 @@ export function networkLeftovers(runroot: string): Map<string, NetworkLeftovers>
   for (const p of readdirSync('/proc')) {
     if (!/^\d+$/.test(p)) continue;
     try {
-      if (!isHelperName(readFileSync(`/proc/${p}/comm`, 'utf8').trim())) continue;
+      if (!isNetworkHelper(readFileSync(`/proc/${p}/comm`, 'utf8').trim())) continue;
       const argv = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
       const ns = argv.find((a) => a.startsWith(prefix));
       const m = ns ? ID.exec(ns.slice(prefix.length)) : null;

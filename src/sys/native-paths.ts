@@ -40,3 +40,8 @@ export function packageRoot(): string {
 export function helperPath(): string {
   return join(packageRoot(), HELPER_RELATIVE);
 }
+
+/** hutch's listener for published ports with an allowlist (native/portfwd.c). */
+export function portfwdPath(): string {
+  return join(packageRoot(), 'native/build/hutch-portfwd');
+}

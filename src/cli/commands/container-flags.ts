@@ -105,6 +105,7 @@ export const CREATE_OPTIONS: OptionSpec[] = [
   l('expose', 'Expose a port or a range of ports'),
   l('publish', "Publish a container's port(s) to the host", 'p'),
   b('publish-all', 'Publish all exposed ports to random ports', 'P'),
+  l('publish-allow', 'Admit only clients from this network (CIDR) to the published ports'),
   s('pull', 'Pull image before creating (always, missing, never)', undefined, 'string'),
   s('platform', 'Set platform if server is multi-platform capable'),
   b('quiet', 'Suppress the pull output', 'q'),
@@ -187,6 +188,7 @@ export function createRequest(args: Parsed, pullProgress: CreateRequest['pullPro
     expose: list(o.expose),
     publish: list(o.publish),
     publishAll: o.publishAll === true,
+    publishAllow: list(o.publishAllow),
     options: {
       env: [],
       user: str(o.user),

@@ -36,6 +36,7 @@ import { log } from '../../util/log.ts';
 import { which } from '../../util/which.ts';
 import { defaultNetworkMode, parseNetworkMode } from '../../network/mode.ts';
 import type { NetworkMode } from '../../network/mode.ts';
+import { checkAllowable, parseAllow } from '../../network/allow.ts';
 import { checkDistinct, parseExposed, parsePublish } from '../../network/ports.ts';
 import type { PortBinding } from '../../network/ports.ts';
 import { parseGoDuration } from '../../runtime/logs/time-filter.ts';
@@ -83,6 +84,8 @@ export interface CreateRequest {
   /** -p values as given, and -P. */
   publish: string[];
   publishAll: boolean;
+  /** --publish-allow values as given. */
+  publishAllow: string[];
   options: RunOptions;
 }
 
@@ -108,6 +111,25 @@ function publishedPorts(req: CreateRequest, mode: NetworkMode): PortBinding[] {
     return [];
   }
   return bindings;
+}
+
+/** --publish-allow, normalized; only where clients can be told apart (pasta keeps their addresses). */
+function publishAllow(req: CreateRequest, mode: NetworkMode, bindings: PortBinding[]): string[] {
+  const allow = [...new Set(req.publishAllow.map(parseAllow))];
+  if (allow.length === 0) return allow;
+  if (mode.kind !== 'pasta') {
+    throw bad(
+      `--publish-allow needs --network pasta, not ${req.options.network}`,
+      mode.kind === 'slirp4netns'
+        ? 'slirp4netns hands the container every connection from one address, so clients cannot be told apart: use pasta.'
+        : 'It limits the clients of published ports, which only pasta networks have here.',
+    );
+  }
+  if (bindings.length === 0 && !req.publishAll) {
+    throw bad('--publish-allow without a published port', 'Publish ports with -p or -P.');
+  }
+  checkAllowable(bindings);
+  return allow;
 }
 
 function bad(message: string, hint?: string): HutchError {
@@ -255,7 +277,9 @@ export async function createContainer(c: Containers, req: CreateRequest): Promis
   const stopSignal = req.stopSignal ? parseSignal(req.stopSignal).name : undefined;
   req.options.network = resolveNetworkValue(req.options.network, c.ctx.config.network?.default);
   const { userns } = validateOptions(req.options, rootless);
-  const portBindings = publishedPorts(req, parseNetworkMode(req.options.network, 'none'));
+  const networkMode = parseNetworkMode(req.options.network, 'none');
+  const portBindings = publishedPorts(req, networkMode);
+  const allow = publishAllow(req, networkMode, portBindings);
   const envFromFiles = req.envFiles.flatMap((f) => {
     let text: string;
     try {
@@ -385,6 +409,7 @@ export async function createContainer(c: Containers, req: CreateRequest): Promis
       networkMode: req.options.network,
       portBindings,
       publishAll: req.publishAll,
+      ...(allow.length > 0 ? { publishAllow: allow } : {}),
       readOnly: req.options.readOnly,
       privileged: req.options.privileged,
       capAdd: req.options.capAdd,

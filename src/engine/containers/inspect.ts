@@ -64,6 +64,7 @@ export function inspectContainer(c: Containers, rec: ContainerRecord): Record<st
         HostPort: b.hostPort === 0 ? '' : String(b.hostPort) + (b.hostPortEnd ? `-${b.hostPortEnd}` : ''),
       })),
       PublishAllPorts: h.publishAll === true,
+      PublishAllow: h.publishAllow ?? [],
       RestartPolicy: { Name: h.restartPolicy.name, MaximumRetryCount: h.restartPolicy.maximumRetryCount },
       AutoRemove: h.autoRemove,
       CapAdd: h.capAdd,

@@ -138,6 +138,7 @@ async function attachUserNetwork(c: Containers, rec: ContainerRecord): Promise<N
       rec.options.addHosts.some((h) => /[:=]host-gateway$/.test(h)),
     rootless: c.ctx.ident.rootless,
     hostResolvConf,
+    allow: rec.hostConfig.publishAllow ?? [],
   });
 }
 

@@ -74,6 +74,8 @@ export interface HostConfig {
   portBindings?: PortBinding[];
   /** -P: every exposed port on a free host port at each start. */
   publishAll?: boolean;
+  /** --publish-allow: the only networks whose clients reach the published ports (empty: all). */
+  publishAllow?: string[];
   readOnly: boolean;
   privileged: boolean;
   capAdd: string[];

@@ -283,6 +283,98 @@ describe('rootless networking', { skip: NEEDS_REGISTRY || NO_PASTA }, () => {
     },
   );
 
+  it('--publish-allow admits a loopback client from an allowed address and refuses another', async () => {
+    const port = await freePort();
+    ok([
+      'run',
+      '-d',
+      '--name',
+      'allow',
+      '--publish-allow',
+      '127.0.0.2/32',
+      '-p',
+      `127.0.0.1:${port}:80`,
+      img(),
+      ...HTTPD,
+    ]);
+    try {
+      const seen = await until('httpd through hutch-portfwd', async () =>
+        httpGet(`http://127.0.0.1:${port}/cgi-bin/ip`, '127.0.0.2'),
+      );
+      assert.equal(clientAddress(seen), '127.0.0.2', 'the container sees the allowed client itself');
+      await assert.rejects(
+        httpGet(`http://127.0.0.1:${port}/cgi-bin/ip`, '127.0.0.3'),
+        /ECONNRESET|socket hang up|ECONNREFUSED/,
+      );
+      assert.deepEqual(
+        JSON.parse(ok(['inspect', '--format', '{{json .HostConfig.PublishAllow}}', 'allow'])),
+        ['127.0.0.2/32'],
+      );
+      assert.equal(helpers().length, 2, 'pasta and hutch-portfwd');
+    } finally {
+      ok(['rm', '-f', 'allow']);
+    }
+    assert.deepEqual(helpers(), [], 'removing the container ends pasta and hutch-portfwd');
+    assert.deepEqual(box.problems(), []);
+  });
+
+  it(
+    '--publish-allow with a test host allowed: it connects, the other test host is refused',
+    { skip: NO_HOSTS },
+    async () => {
+      const [allowed, other] = HOSTS!;
+      const port = await freePort();
+      ok([
+        'run',
+        '-d',
+        '--name',
+        'allow2',
+        '--publish-allow',
+        allowed!.address,
+        '-p',
+        `${allowed!.hostAddress}:${port}:80`,
+        img(),
+        ...HTTPD,
+      ]);
+      try {
+        const url = `http://${allowed!.hostAddress}:${port}/cgi-bin/ip`;
+        const via = async (h: typeof allowed): Promise<{ status?: number; body?: string; error?: string }> =>
+          JSON.parse(await httpGet(`${h!.agent}/get?url=${encodeURIComponent(url)}`)) as {
+            status?: number;
+            body?: string;
+            error?: string;
+          };
+        const res = await until('a reply to the allowed test host', async () => {
+          const r = await via(allowed);
+          return r.status === 200 ? r : undefined;
+        });
+        assert.equal(clientAddress(res.body!), allowed!.address);
+        const refused = await via(other);
+        assert.equal(refused.status, undefined, `the other test host got ${JSON.stringify(refused)}`);
+        assert.match(refused.error ?? '', /ECONNRESET|ECONNREFUSED|closed|socket hang up/);
+      } finally {
+        ok(['rm', '-f', 'allow2']);
+      }
+    },
+  );
+
+  it('--publish-allow is refused where it cannot be enforced', () => {
+    const cases: [string[], RegExp][] = [
+      [
+        ['--network', 'slirp4netns', '-p', '8080:80', '--publish-allow', '10.0.0.0/8'],
+        /needs --network pasta.*\n.*cannot be told apart/,
+      ],
+      [['--publish-allow', '10.0.0.0/8'], /without a published port/],
+      [['-p', '8080:80', '--publish-allow', '10.0.0.0/33'], /not an IPv4 or IPv6 network/],
+      [['-p', '127.0.0.1:5353:53/udp', '--publish-allow', '127.0.0.2'], /cannot judge UDP clients/],
+    ];
+    for (const [flags, why] of cases) {
+      const r = h(['create', ...flags, img()]);
+      assert.equal(r.status, 125, flags.join(' '));
+      assert.match(r.stderr, why);
+    }
+  });
+
   it("reaches a server on the host's loopback as host.containers.internal only when allowed", async () => {
     const server = createServer((s) => s.end('from-the-host\n'));
     server.unref();

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { defaultGateway } from '../../../src/network/attach.ts';
+import { defaultRoute } from '../../../src/network/attach.ts';
 import { defaultNetworkMode, parseNetworkMode } from '../../../src/network/mode.ts';
 import { pastaArgs } from '../../../src/network/pasta.ts';
 
@@ -61,8 +61,8 @@ describe('--network values', () => {
       'Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n' +
       'eth0\t0002000A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n' +
       'eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n';
-    assert.equal(defaultGateway(table), '192.0.2.1');
-    assert.equal(defaultGateway(table.split('\n').slice(0, 2).join('\n')), undefined);
+    assert.deepEqual(defaultRoute(table), { gateway: '192.0.2.1', iface: 'eth0' });
+    assert.equal(defaultRoute(table.split('\n').slice(0, 2).join('\n')), undefined);
   });
 
   it('gives pasta the ports, no reverse forwarding, and the gateway only when allowed', () => {

@@ -1,0 +1,388 @@
+/*
+ * hutch-portfwd: hutch's own listener for published ports that admit only
+ * some clients (--publish-allow), where pasta cannot tell clients apart:
+ * connections from the host's loopback, which pasta splices in from the
+ * container's own loopback.
+ *
+ *   hutch-portfwd NETNS ALLOW... -- LISTEN...
+ *     NETNS   the container's network namespace file
+ *     ALLOW   CIDR, IPv4 or IPv6 (e.g. 127.0.0.2/32, ::1/128)
+ *     LISTEN  HOST_IP,HOST_PORT,CONTAINER_PORT (TCP; HOST_IP on loopback)
+ *
+ * It listens in the host's network namespace, then moves itself into the
+ * container's: every later socket is made there. A client outside the
+ * allowlist is reset at once (SO_LINGER 0). An allowed client is relayed
+ * to the container's loopback from a socket bound to the client's own
+ * address (any 127.0.0.0/8 or ::1 address is local in every namespace), so
+ * the container's server sees who connected. Single-threaded, epoll, no
+ * allocation per byte. Prints "ready" on stdout once listening and in the
+ * namespace, then detaches from it. Ends on SIGTERM or SIGKILL; nothing it
+ * holds outlives it, so hutch may kill and restart it at any time.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define MAX_ALLOW 64
+#define MAX_LISTEN 64
+#define BUF 65536
+
+typedef struct {
+  int family;
+  unsigned char addr[16];
+  int prefix;
+} cidr_t;
+
+typedef struct {
+  int fd;
+  int family;
+  int container_port;
+} listener_t;
+
+typedef struct conn conn_t;
+
+/* One direction of a relay: bytes read from `from`, waiting to be written to `to`. */
+typedef struct {
+  char buf[BUF];
+  size_t off, len;
+  int eof;
+} pipe_t;
+
+struct conn {
+  int client, server;
+  int connected;
+  pipe_t up;   /* client -> server */
+  pipe_t down; /* server -> client */
+};
+
+/* epoll data: which fd of which connection, or a listener. */
+typedef struct {
+  int kind; /* 0 listener, 1 client side, 2 server side */
+  void *ptr;
+} tag_t;
+
+static cidr_t allow[MAX_ALLOW];
+static int nallow;
+static listener_t listeners[MAX_LISTEN];
+static int nlisten;
+static int ep;
+
+static void die(const char *what) {
+  fprintf(stderr, "hutch-portfwd: %s: %s\n", what, strerror(errno));
+  exit(1);
+}
+
+static int parse_cidr(const char *s, cidr_t *c) {
+  char addr[64];
+  const char *slash = strchr(s, '/');
+  size_t n = slash ? (size_t)(slash - s) : strlen(s);
+  if (n >= sizeof addr) return -1;
+  memcpy(addr, s, n);
+  addr[n] = 0;
+  memset(c, 0, sizeof *c);
+  if (inet_pton(AF_INET, addr, c->addr) == 1) {
+    c->family = AF_INET;
+    c->prefix = slash ? atoi(slash + 1) : 32;
+    return c->prefix >= 0 && c->prefix <= 32 ? 0 : -1;
+  }
+  if (inet_pton(AF_INET6, addr, c->addr) == 1) {
+    c->family = AF_INET6;
+    c->prefix = slash ? atoi(slash + 1) : 128;
+    return c->prefix >= 0 && c->prefix <= 128 ? 0 : -1;
+  }
+  return -1;
+}
+
+static int in_cidr(int family, const unsigned char *a, const cidr_t *c) {
+  if (family != c->family) return 0;
+  int full = c->prefix / 8, rest = c->prefix % 8;
+  if (memcmp(a, c->addr, (size_t)full) != 0) return 0;
+  if (rest == 0) return 1;
+  unsigned char mask = (unsigned char)(0xff << (8 - rest));
+  return (a[full] & mask) == (c->addr[full] & mask);
+}
+
+/* An IPv4 client on an IPv6 socket arrives as ::ffff:a.b.c.d: judged as IPv4. */
+static int allowed(const struct sockaddr_storage *ss) {
+  int family = ss->ss_family;
+  const unsigned char *a;
+  if (family == AF_INET) {
+    a = (const unsigned char *)&((const struct sockaddr_in *)ss)->sin_addr;
+  } else {
+    const struct in6_addr *a6 = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+    if (IN6_IS_ADDR_V4MAPPED(a6)) {
+      family = AF_INET;
+      a = a6->s6_addr + 12;
+    } else {
+      a = a6->s6_addr;
+    }
+  }
+  for (int i = 0; i < nallow; i++)
+    if (in_cidr(family, a, &allow[i])) return 1;
+  return 0;
+}
+
+/* Tags are kept per fd so that MOD can reuse them. */
+static tag_t *tags[65536];
+
+static void add_fd(int fd, int kind, void *ptr, unsigned events) {
+  if (fd < 0 || fd >= 65536) {
+    close(fd);
+    return;
+  }
+  tag_t *t = tags[fd];
+  if (!t) {
+    t = malloc(sizeof *t);
+    if (!t) die("malloc");
+    tags[fd] = t;
+  }
+  t->kind = kind;
+  t->ptr = ptr;
+  struct epoll_event ev = {.events = events, .data.ptr = t};
+  if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) != 0) die("epoll_ctl add");
+}
+
+static void set_events(int fd, unsigned events) {
+  struct epoll_event ev = {.events = events, .data.ptr = tags[fd]};
+  epoll_ctl(ep, EPOLL_CTL_MOD, fd, &ev);
+}
+
+static void drop(conn_t *c) {
+  /* Events for these fds may still be in this round's batch: they must find nothing. */
+  tags[c->client]->ptr = NULL;
+  tags[c->server]->ptr = NULL;
+  epoll_ctl(ep, EPOLL_CTL_DEL, c->client, NULL);
+  epoll_ctl(ep, EPOLL_CTL_DEL, c->server, NULL);
+  close(c->client);
+  close(c->server);
+  free(c);
+}
+
+/* Which events each side wants now: read while there is room, write while there is data. */
+static void rearm(conn_t *c) {
+  unsigned ce = 0, se = 0;
+  if (!c->connected) {
+    se = EPOLLOUT;
+  } else {
+    if (!c->up.eof && c->up.len < BUF) ce |= EPOLLIN;
+    if (c->down.len > 0) ce |= EPOLLOUT;
+    if (!c->down.eof && c->down.len < BUF) se |= EPOLLIN;
+    if (c->up.len > 0) se |= EPOLLOUT;
+  }
+  set_events(c->client, ce);
+  set_events(c->server, se);
+}
+
+/* Moves bytes: read into p from `from`, write out of p to `to`. Returns -1 when the connection is done for. */
+static int pump(int from, int to, pipe_t *p, int can_read, int can_write) {
+  if (can_read && !p->eof && p->len < BUF) {
+    if (p->off > 0 && p->len > 0) memmove(p->buf, p->buf + p->off, p->len);
+    p->off = 0;
+    ssize_t n = read(from, p->buf + p->len, BUF - p->len);
+    if (n > 0) p->len += (size_t)n;
+    else if (n == 0) p->eof = 1;
+    else if (errno != EAGAIN && errno != EINTR) return -1;
+  }
+  if (can_write && p->len > 0) {
+    ssize_t n = write(to, p->buf + p->off, p->len);
+    if (n > 0) {
+      p->off += (size_t)n;
+      p->len -= (size_t)n;
+      if (p->len == 0) p->off = 0;
+    } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+      return -1;
+    }
+  }
+  /* The reader said all it will say and it has all been passed on: half-close. */
+  if (p->eof && p->len == 0) shutdown(to, SHUT_WR);
+  return 0;
+}
+
+static void on_accept(listener_t *l) {
+  for (;;) {
+    struct sockaddr_storage peer;
+    socklen_t plen = sizeof peer;
+    int cfd = accept4(l->fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (cfd < 0) return;
+    if (!allowed(&peer)) {
+      struct linger lg = {1, 0};
+      setsockopt(cfd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+      close(cfd);
+      continue;
+    }
+    /* To the container's loopback, from the client's own address. */
+    int v4 = peer.ss_family == AF_INET ||
+             IN6_IS_ADDR_V4MAPPED(&((struct sockaddr_in6 *)&peer)->sin6_addr);
+    int sfd = socket(v4 ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (sfd < 0) {
+      close(cfd);
+      continue;
+    }
+    struct sockaddr_storage src, dst;
+    socklen_t slen, dlen;
+    memset(&src, 0, sizeof src);
+    memset(&dst, 0, sizeof dst);
+    if (v4) {
+      struct sockaddr_in *s4 = (struct sockaddr_in *)&src, *d4 = (struct sockaddr_in *)&dst;
+      s4->sin_family = d4->sin_family = AF_INET;
+      if (peer.ss_family == AF_INET) s4->sin_addr = ((struct sockaddr_in *)&peer)->sin_addr;
+      else memcpy(&s4->sin_addr, ((struct sockaddr_in6 *)&peer)->sin6_addr.s6_addr + 12, 4);
+      d4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      d4->sin_port = htons((unsigned short)l->container_port);
+      slen = dlen = sizeof(struct sockaddr_in);
+    } else {
+      struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&src, *d6 = (struct sockaddr_in6 *)&dst;
+      s6->sin6_family = d6->sin6_family = AF_INET6;
+      s6->sin6_addr = ((struct sockaddr_in6 *)&peer)->sin6_addr;
+      d6->sin6_addr = in6addr_loopback;
+      d6->sin6_port = htons((unsigned short)l->container_port);
+      slen = dlen = sizeof(struct sockaddr_in6);
+    }
+    /* A client address that is not local here cannot be kept: connect from loopback then. */
+    if (bind(sfd, (struct sockaddr *)&src, slen) != 0) { /* unbound: the kernel picks */
+    }
+    if (connect(sfd, (struct sockaddr *)&dst, dlen) != 0 && errno != EINPROGRESS) {
+      close(sfd);
+      close(cfd);
+      continue;
+    }
+    conn_t *c = calloc(1, sizeof *c);
+    if (!c) die("calloc");
+    c->client = cfd;
+    c->server = sfd;
+    add_fd(cfd, 1, c, 0);
+    add_fd(sfd, 2, c, EPOLLOUT);
+  }
+}
+
+static int listen_on(const char *spec, listener_t *l) {
+  char ip[64];
+  int hp, cp;
+  const char *c1 = strchr(spec, ',');
+  const char *c2 = c1 ? strchr(c1 + 1, ',') : NULL;
+  if (!c1 || !c2 || (size_t)(c1 - spec) >= sizeof ip) return -1;
+  memcpy(ip, spec, (size_t)(c1 - spec));
+  ip[c1 - spec] = 0;
+  hp = atoi(c1 + 1);
+  cp = atoi(c2 + 1);
+  struct sockaddr_storage ss;
+  socklen_t len;
+  memset(&ss, 0, sizeof ss);
+  if (inet_pton(AF_INET, ip, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
+    ss.ss_family = AF_INET;
+    ((struct sockaddr_in *)&ss)->sin_port = htons((unsigned short)hp);
+    len = sizeof(struct sockaddr_in);
+  } else if (inet_pton(AF_INET6, ip, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
+    ss.ss_family = AF_INET6;
+    ((struct sockaddr_in6 *)&ss)->sin6_port = htons((unsigned short)hp);
+    len = sizeof(struct sockaddr_in6);
+  } else {
+    return -1;
+  }
+  int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int one = 1;
+  if (fd < 0) return -1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (ss.ss_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  if (bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, 128) != 0) {
+    fprintf(stderr, "hutch-portfwd: listen on %s port %d: %s\n", ip, hp, strerror(errno));
+    return -1;
+  }
+  l->fd = fd;
+  l->family = ss.ss_family;
+  l->container_port = cp;
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 4) {
+    fprintf(stderr, "usage: hutch-portfwd NETNS ALLOW... -- HOST_IP,HOST_PORT,CONTAINER_PORT...\n");
+    return 2;
+  }
+  signal(SIGPIPE, SIG_IGN);
+  int i = 2;
+  for (; i < argc && strcmp(argv[i], "--") != 0; i++) {
+    if (nallow == MAX_ALLOW || parse_cidr(argv[i], &allow[nallow]) != 0) {
+      fprintf(stderr, "hutch-portfwd: bad allowed network %s\n", argv[i]);
+      return 2;
+    }
+    nallow++;
+  }
+  for (i++; i < argc; i++) {
+    if (nlisten == MAX_LISTEN || listen_on(argv[i], &listeners[nlisten]) != 0) return 1;
+    nlisten++;
+  }
+  int ns = open(argv[1], O_RDONLY | O_CLOEXEC);
+  if (ns < 0) die("open network namespace");
+  if (setns(ns, CLONE_NEWNET) != 0) die("join network namespace");
+  close(ns);
+  ep = epoll_create1(EPOLL_CLOEXEC);
+  if (ep < 0) die("epoll_create1");
+  for (i = 0; i < nlisten; i++) add_fd(listeners[i].fd, 0, &listeners[i], EPOLLIN);
+  /* Ready: say so, and let go of the starter's pipe and terminal. */
+  if (write(1, "ready\n", 6) != 6) return 1;
+  int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (devnull >= 0) {
+    dup2(devnull, 0);
+    dup2(devnull, 1);
+    dup2(devnull, 2);
+  }
+  setsid();
+  struct epoll_event evs[64];
+  for (;;) {
+    int n = epoll_wait(ep, evs, 64, -1);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      die("epoll_wait");
+    }
+    for (int k = 0; k < n; k++) {
+      tag_t *t = evs[k].data.ptr;
+      if (!t || !t->ptr) continue;
+      if (t->kind == 0) {
+        on_accept(t->ptr);
+        continue;
+      }
+      conn_t *c = t->ptr;
+      unsigned e = evs[k].events;
+      if (t->kind == 2 && !c->connected) {
+        int err = 0;
+        socklen_t el = sizeof err;
+        getsockopt(c->server, SOL_SOCKET, SO_ERROR, &err, &el);
+        if (err != 0) {
+          drop(c);
+          continue;
+        }
+        c->connected = 1;
+        rearm(c);
+        continue;
+      }
+      int r = 0;
+      if (t->kind == 1) {
+        r = pump(c->client, c->server, &c->up, (e & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0, 0);
+        if (r == 0) r = pump(c->server, c->client, &c->down, 0, (e & EPOLLOUT) != 0);
+      } else {
+        r = pump(c->server, c->client, &c->down, (e & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0, 0);
+        if (r == 0) r = pump(c->client, c->server, &c->up, 0, (e & EPOLLOUT) != 0);
+      }
+      /* Done when either side failed, or both said all they had and it was passed on. */
+      if (r != 0 || (c->up.eof && c->down.eof && c->up.len == 0 && c->down.len == 0)) {
+        drop(c);
+        continue;
+      }
+      /* Data just read can often be written at once. */
+      pump(c->client, c->server, &c->up, 0, 1);
+      pump(c->server, c->client, &c->down, 0, 1);
+      rearm(c);
+    }
+  }
+}
