@@ -18,6 +18,7 @@ export const PACKAGES = [
   'catatonit',
   'passt',
   'iproute2',
+  'nftables',
   'slirp4netns',
   'fuse-overlayfs',
   'btrfs-progs',
