@@ -5,6 +5,7 @@
  */
 import type { Scenario } from './types.ts';
 import { containers } from './scenarios/containers.ts';
+import { network } from './scenarios/network.ts';
 import { pull } from './scenarios/pull.ts';
 import { startup } from './scenarios/startup.ts';
 
@@ -12,6 +13,7 @@ export const TOPICS: Record<string, Scenario[]> = {
   startup,
   pull,
   containers,
+  network,
 };
 
 export function allScenarios(): Scenario[] {

@@ -23,14 +23,14 @@ import { hutchNodeOf } from '../engines.ts';
 import { benchRegistry } from '../oci-registry.ts';
 import type { Scenario, ScenarioContext } from '../types.ts';
 
-const image = (): string => `${benchRegistry()}/busybox:latest`;
+export const image = (): string => `${benchRegistry()}/busybox:latest`;
 
 /** hutch and podman with their stores (the harness adds them) and overlay storage. */
-const hutch = (...args: string[]): string[] => ['hutch', '--storage-driver', 'overlay', ...args];
-const podman = (...args: string[]): string[] => ['podman', '--storage-driver', 'overlay', ...args];
+export const hutch = (...args: string[]): string[] => ['hutch', '--storage-driver', 'overlay', ...args];
+export const podman = (...args: string[]): string[] => ['podman', '--storage-driver', 'overlay', ...args];
 
 /** The busybox image in both stores, and both stores on overlay; throws (failing the scenario) otherwise. */
-function pullBoth(ctx: ScenarioContext): void {
+export function pullBoth(ctx: ScenarioContext): void {
   ctx.run(hutch('pull', '-q', image()));
   ctx.run(podman('pull', '-q', '--tls-verify=false', `docker://${image()}`));
   const drivers = {
@@ -42,7 +42,7 @@ function pullBoth(ctx: ScenarioContext): void {
   }
 }
 
-function lines(text: string): string[] {
+export function lines(text: string): string[] {
   return text
     .split('\n')
     .map((l) => l.trim())
@@ -50,7 +50,7 @@ function lines(text: string): string[] {
 }
 
 /** Removes every container of both engines' stores; all are tried, the failures reported together. */
-function removeAll(ctx: ScenarioContext): void {
+export function removeAll(ctx: ScenarioContext): void {
   const errors: string[] = [];
   try {
     const ids = lines(ctx.run(hutch('ps', '-aq')).stdout);
