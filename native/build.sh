@@ -1,5 +1,5 @@
 #!/bin/sh
-# Builds hutch's two native pieces with the system C compiler (see
+# Builds hutch's native pieces with the system C compiler (see
 # ARCHITECTURE.md, "Native code"). Run by `npm install`; safe to run again.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -20,5 +20,7 @@ $cc $flags -static -o "$out/hutch-helper.tmp" "$here/helper.c" 2>/dev/null ||
 mv -f "$out/hutch-helper.tmp" "$out/hutch-helper"
 $cc $flags -o "$out/hutch-portfwd.tmp" "$here/portfwd.c"
 mv -f "$out/hutch-portfwd.tmp" "$out/hutch-portfwd"
+$cc $flags -o "$out/hutch-dns.tmp" "$here/dns.c"
+mv -f "$out/hutch-dns.tmp" "$out/hutch-dns"
 $cc $flags -shared -fPIC -fvisibility=hidden -o "$out/hutch_sys.node.tmp" "$here/sys.c"
 mv -f "$out/hutch_sys.node.tmp" "$out/hutch_sys.node"

@@ -17,11 +17,13 @@ import { startForwarder } from './portfwd.ts';
 import type { NetworkMode } from './mode.ts';
 import { createNetns, netnsPath, removeNetns } from './netns.ts';
 import { startPasta } from './pasta.ts';
+import { attachBridges, detachBridges } from './bridge.ts';
+import type { BridgeAddress, BridgeAttachment } from './bridge.ts';
 import type { PortBinding } from './ports.ts';
 import { SLIRP_DNS, SLIRP_GATEWAY, startSlirp } from './slirp.ts';
 
 export interface NetworkState {
-  mode: 'pasta' | 'slirp4netns';
+  mode: 'pasta' | 'slirp4netns' | 'bridge';
   /** The namespace file (RUNROOT/netns/ID). */
   netns: string;
   helperPid: number;
@@ -33,6 +35,8 @@ export interface NetworkState {
   dns: string[];
   /** Where the container reaches the host's loopback, when that is allowed. */
   hostGateway: string | undefined;
+  /** On user networks: the container's address on each. */
+  addresses?: BridgeAddress[];
   /** hutch-portfwd, for ports on the host's loopback with an allowlist. */
   forwarderPid?: number;
   forwarderStart?: number;
@@ -169,6 +173,61 @@ export async function attachNetwork(req: AttachRequest): Promise<NetworkState> {
   }
 }
 
+export interface BridgeNetworkRequest {
+  id: string;
+  root: string;
+  runroot: string;
+  attachments: BridgeAttachment[];
+  names: string[];
+  hostResolvConf: string;
+  ports: PortBinding[];
+  allow: string[];
+  rootless: boolean;
+}
+
+/**
+ * A container on user networks (bridge.ts), with its published ports
+ * carried by hutch-portfwd into its namespace: clients outside the
+ * allowlist are refused at accept, clients on the host's loopback arrive
+ * with their own address, others from the container's loopback.
+ */
+export async function attachBridgeNetwork(req: BridgeNetworkRequest): Promise<NetworkState> {
+  const ports = await allocatePorts(req.ports, req.rootless);
+  const addresses = attachBridges(req);
+  const netns = netnsPath(req.runroot, req.id);
+  const state: NetworkState = {
+    mode: 'bridge',
+    netns,
+    helperPid: 0,
+    helperStart: 0,
+    ports,
+    dns: [addresses[0]!.gateway],
+    hostGateway: undefined,
+    addresses,
+  };
+  if (ports.length === 0) return state;
+  try {
+    const listen = ports.flatMap((p) =>
+      p.hostIp === ''
+        ? [
+            { ...p, hostIp: '0.0.0.0' },
+            { ...p, hostIp: '::' },
+          ]
+        : [p],
+    );
+    state.forwarderPid = await startForwarder(
+      netns,
+      req.allow.length > 0 ? req.allow : ['0.0.0.0/0', '::/0'],
+      listen,
+    );
+    state.forwarderStart = processStart(state.forwarderPid) ?? 0;
+  } catch (e) {
+    detachBridges(req.root, req.runroot, req.id);
+    throw e;
+  }
+  return state;
+}
+
 /** The names of the processes hutch starts for a network: pasta (passt.avx2 and the like), slirp4netns, hutch-portfwd. */
 export function isNetworkHelper(comm: string): boolean {
   return (
@@ -188,7 +247,12 @@ function endProcess(pid: number | undefined, startedAt: number | undefined): voi
     process.kill(pid, 'SIGKILL');
   } catch (e) {
     log.debug(`ending network helper ${pid}: ${(e as Error).message}`);
+    return;
   }
+  // Gone before this returns, so that whoever asks next sees no helper (the kill takes a moment).
+  const until = Date.now() + 1000;
+  const nap = new Int32Array(new SharedArrayBuffer(4));
+  while (processStart(pid) === startedAt && Date.now() < until) Atomics.wait(nap, 0, 0, 1);
 }
 
 /** nftables rules applied inside the namespace (as its owner: hutch's namespace root, or root). */
@@ -218,8 +282,14 @@ function applyRules(netns: string, rules: string): void {
   }
 }
 
-/** Ends the helpers and removes the namespace file and the helper's files. Safe to repeat. */
-export function detachNetwork(runroot: string, id: string, state: NetworkState | undefined): void {
+/** Ends the helpers and removes the namespace file and the helper's files (and, on user networks, the leases). Safe to repeat. */
+export function detachNetwork(
+  paths: { root: string; runroot: string },
+  id: string,
+  state: NetworkState | undefined,
+): void {
+  const { runroot } = paths;
+  if (state?.mode === 'bridge') detachBridges(paths.root, runroot, id);
   if (state) {
     endProcess(state.forwarderPid, state.forwarderStart);
     endProcess(state.helperPid, state.helperStart);

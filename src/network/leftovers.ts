@@ -53,7 +53,11 @@ export function networkLeftovers(runroot: string): Map<string, NetworkLeftovers>
 }
 
 /** Ends the helpers and removes the files of one container's network. */
-export function removeLeftovers(runroot: string, id: string, left: NetworkLeftovers): void {
+export function removeLeftovers(
+  paths: { root: string; runroot: string },
+  id: string,
+  left: NetworkLeftovers,
+): void {
   for (const pid of left.helpers) {
     try {
       process.kill(pid, 'SIGKILL');
@@ -61,5 +65,5 @@ export function removeLeftovers(runroot: string, id: string, left: NetworkLeftov
       // Already gone.
     }
   }
-  detachNetwork(runroot, id, undefined);
+  detachNetwork(paths, id, undefined);
 }

@@ -11,7 +11,9 @@ export type NetworkMode =
   | { kind: 'pasta'; options: string[] }
   | { kind: 'slirp4netns'; options: SlirpOptions }
   | { kind: 'container'; ref: string }
-  | { kind: 'ns'; path: string };
+  | { kind: 'ns'; path: string }
+  /** User networks (hutch network create), by name. */
+  | { kind: 'networks'; names: string[] };
 
 export interface SlirpOptions {
   mtu: number;
@@ -145,9 +147,15 @@ export function parseNetworkMode(value: string, defaultMode: string): NetworkMod
       throw bad(value, 'the namespace path must be absolute', 'Write --network ns:/run/netns/NAME.');
     return { kind: 'ns', path: v.slice(3) };
   }
-  throw new HutchError('NO_SUCH_NETWORK', `network ${v} not found`, {
-    hint: 'Use pasta (the default), slirp4netns, host, none or container:NAME; user networks (hutch network create) are not available yet.',
-  });
+  const names = v.split(',');
+  if (names.some((n) => !/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(n))) {
+    throw bad(
+      value,
+      'not a network mode or network name',
+      'Use pasta (the default), slirp4netns, host, none, container:NAME, or networks made with hutch network create (NAME[,NAME...]).',
+    );
+  }
+  return { kind: 'networks', names: [...new Set(names)] };
 }
 
 /** What "default" means: the configured mode, else pasta where installed, else slirp4netns. */

@@ -54,7 +54,12 @@ export function runHutch(args: string[], env: NodeJS.ProcessEnv, opts: SpawnSync
 /** runHutch without blocking the event loop: for tests that serve the container from this process. */
 export function runHutchAsync(args: string[], env: NodeJS.ProcessEnv): Promise<Result> {
   return new Promise((resolve) => {
-    const child = spawn(HUTCH, args, { env, stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
+    const child = spawn(HUTCH, args, {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: 120_000,
+      killSignal: 'SIGKILL',
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));

@@ -106,6 +106,8 @@ export const CREATE_OPTIONS: OptionSpec[] = [
   l('publish', "Publish a container's port(s) to the host", 'p'),
   b('publish-all', 'Publish all exposed ports to random ports', 'P'),
   l('publish-allow', 'Admit only clients from this network (CIDR) to the published ports'),
+  l('network-alias', 'Add a network-scoped alias for the container'),
+  s('ip', 'IPv4 address on the (first) user network (e.g. 10.89.1.10)'),
   s('pull', 'Pull image before creating (always, missing, never)', undefined, 'string'),
   s('platform', 'Set platform if server is multi-platform capable'),
   b('quiet', 'Suppress the pull output', 'q'),
@@ -189,6 +191,8 @@ export function createRequest(args: Parsed, pullProgress: CreateRequest['pullPro
     publish: list(o.publish),
     publishAll: o.publishAll === true,
     publishAllow: list(o.publishAllow),
+    networkAliases: list(o.networkAlias),
+    ip: str(o.ip),
     options: {
       env: [],
       user: str(o.user),

@@ -92,6 +92,7 @@ export const COMMANDS: Record<string, CommandEntry> = {
     load: () => import('./unshare.ts'),
   },
   version: { summary: 'Show the hutch version information', load: () => import('./version.ts') },
+  network: { summary: 'Manage networks', load: () => import('./network.ts') },
   volume: { summary: 'Manage volumes', load: () => import('./volume.ts') },
 };
 

@@ -43,7 +43,9 @@ import type { Finding } from '../check.ts';
 import type { Context } from '../context.ts';
 import { releaseExited } from './cleanup.ts';
 import { openContainers } from './open.ts';
+import { detachBridges } from '../../network/bridge.ts';
 import { networkLeftovers, removeLeftovers } from '../../network/leftovers.ts';
+import { NetworkStore } from '../../network/store.ts';
 import type { NetworkLeftovers } from '../../network/leftovers.ts';
 import type { Containers } from './open.ts';
 
@@ -404,7 +406,7 @@ export async function checkContainers(ctx: Context, repair: boolean): Promise<Fi
           'garbage',
           `network of ${label(rec)}`,
           `${describeLeftovers(left)}, but the container is not running`,
-          fix(label(rec), () => removeLeftovers(ctx.paths.runroot, id, left)),
+          fix(label(rec), () => removeLeftovers(ctx.paths, id, left)),
         );
       }
     });
@@ -509,6 +511,21 @@ export async function checkContainers(ctx: Context, repair: boolean): Promise<Fi
     nameLock?.release();
   }
 
+  // Addresses on user networks held for containers that do not run (a start or an exit killed half-way).
+  const netStore = new NetworkStore(ctx.paths.root);
+  for (const net of netStore.list()) {
+    for (const [id, lease] of Object.entries(netStore.readLeases(net.name))) {
+      const rec = records.get(id) ?? c.store.read(id);
+      if (rec && reallyRunning(c, rec)) continue;
+      found(
+        'garbage',
+        `address ${lease.ip} on network ${net.name}`,
+        `leased to ${rec ? label(rec) : `container ${short(id)}, which does not exist`}${rec ? ', which is not running' : ''}`,
+        fix(`the address of ${short(id)}`, () => detachBridges(ctx.paths.root, ctx.paths.runroot, id)),
+      );
+    }
+  }
+
   // Orphans: what is named by a container ID without a readable record. Each is
   // looked up once more right before it is judged: a create may have just finished.
   const known = (id: string): boolean => records.has(id) || (!broken.has(id) && load(c, id) !== undefined);
@@ -572,7 +589,7 @@ export async function checkContainers(ctx: Context, repair: boolean): Promise<Fi
       'garbage',
       'container network',
       `${describeLeftovers(left)} of container ${short(id)}, which does not exist`,
-      fix(`the network of ${short(id)}`, () => removeLeftovers(ctx.paths.runroot, id, left)),
+      fix(`the network of ${short(id)}`, () => removeLeftovers(ctx.paths, id, left)),
     );
   }
   for (const id of dirNames(c.store.exitsDir)) {

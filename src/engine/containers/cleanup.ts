@@ -65,7 +65,7 @@ export function releaseLocked(
   }
   if (rec.idMappings) hideRoot(c.store.bundle(id));
   c.images.driver.unmountContainer(id);
-  detachNetwork(c.ctx.paths.runroot, id, rec.state.network);
+  detachNetwork(c.ctx.paths, id, rec.state.network);
   rec.state.rootfs = undefined;
   rec.state.network = undefined;
   c.store.write(rec);

@@ -20,6 +20,7 @@ import type {
   ContainerRecord,
   HealthConfig,
   MountRecord,
+  NetworkAttachment,
   RestartPolicy,
 } from '../../runtime/containers/types.ts';
 import { parseBytes, parseDevice, parseSysctls, parseUlimit } from '../../runtime/resources.ts';
@@ -37,6 +38,8 @@ import { which } from '../../util/which.ts';
 import { defaultNetworkMode, parseNetworkMode } from '../../network/mode.ts';
 import type { NetworkMode } from '../../network/mode.ts';
 import { checkAllowable, parseAllow } from '../../network/allow.ts';
+import { checkAttachable } from '../../network/bridge.ts';
+import { NetworkStore } from '../../network/store.ts';
 import { checkDistinct, parseExposed, parsePublish } from '../../network/ports.ts';
 import type { PortBinding } from '../../network/ports.ts';
 import { parseGoDuration } from '../../runtime/logs/time-filter.ts';
@@ -86,6 +89,9 @@ export interface CreateRequest {
   publishAll: boolean;
   /** --publish-allow values as given. */
   publishAllow: string[];
+  /** --network-alias and --ip, for user networks. */
+  networkAliases: string[];
+  ip: string | undefined;
   options: RunOptions;
 }
 
@@ -110,14 +116,42 @@ function publishedPorts(req: CreateRequest, mode: NetworkMode): PortBinding[] {
     log.warn(`published ports are discarded with --network ${mode.kind}`);
     return [];
   }
+  if (mode.kind === 'networks') {
+    const udp = bindings.find((b) => b.protocol === 'udp');
+    if (udp) {
+      throw bad(
+        `UDP port ${udp.containerPort} cannot be published on a user network yet (hutch-portfwd carries TCP)`,
+        'Publish it with the default network (pasta), or publish TCP ports only.',
+      );
+    }
+  }
   return bindings;
+}
+
+/** The user networks of --network NAME[,NAME...], which must exist; --ip is for the first, aliases for all. */
+function userNetworks(c: Containers, req: CreateRequest, mode: NetworkMode): NetworkAttachment[] | undefined {
+  if (mode.kind !== 'networks') {
+    if (req.networkAliases.length > 0 || req.ip !== undefined) {
+      throw bad(
+        `--network-alias and --ip need a user network, not --network ${req.options.network}`,
+        'Create one (hutch network create NAME) and run with --network NAME.',
+      );
+    }
+    return undefined;
+  }
+  const store = new NetworkStore(c.ctx.paths.root);
+  return mode.names.map((name, i) => {
+    const net = store.get(name);
+    checkAttachable(net, i === 0 ? req.ip : undefined);
+    return { name: net.name, aliases: req.networkAliases, ip: i === 0 ? req.ip : undefined };
+  });
 }
 
 /** --publish-allow, normalized; only where clients can be told apart (pasta keeps their addresses). */
 function publishAllow(req: CreateRequest, mode: NetworkMode, bindings: PortBinding[]): string[] {
   const allow = [...new Set(req.publishAllow.map(parseAllow))];
   if (allow.length === 0) return allow;
-  if (mode.kind !== 'pasta') {
+  if (mode.kind !== 'pasta' && mode.kind !== 'networks') {
     throw bad(
       `--publish-allow needs --network pasta, not ${req.options.network}`,
       mode.kind === 'slirp4netns'
@@ -280,6 +314,7 @@ export async function createContainer(c: Containers, req: CreateRequest): Promis
   const networkMode = parseNetworkMode(req.options.network, 'none');
   const portBindings = publishedPorts(req, networkMode);
   const allow = publishAllow(req, networkMode, portBindings);
+  const networks = userNetworks(c, req, networkMode);
   const envFromFiles = req.envFiles.flatMap((f) => {
     let text: string;
     try {
@@ -410,6 +445,7 @@ export async function createContainer(c: Containers, req: CreateRequest): Promis
       portBindings,
       publishAll: req.publishAll,
       ...(allow.length > 0 ? { publishAllow: allow } : {}),
+      ...(networks ? { networks } : {}),
       readOnly: req.options.readOnly,
       privileged: req.options.privileged,
       capAdd: req.options.capAdd,

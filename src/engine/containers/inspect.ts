@@ -161,5 +161,24 @@ function networkSettings(rec: ContainerRecord): Record<string, unknown> {
       })),
     );
   }
-  return { SandboxKey: net?.netns ?? '', Ports: ports, Networks: {} };
+  const networks: Record<string, unknown> = {};
+  for (const a of rec.hostConfig.networks ?? []) {
+    const addr = net?.addresses?.find((x) => x.network === a.name);
+    networks[a.name] = {
+      Aliases: a.aliases,
+      IPAddress: addr?.ip ?? '',
+      IPPrefixLen: addr?.prefix ?? 0,
+      Gateway: addr?.gateway ?? '',
+      ...(a.ip ? { IPAMConfig: { IPv4Address: a.ip } } : {}),
+    };
+  }
+  const first = net?.addresses?.[0];
+  return {
+    SandboxKey: net?.netns ?? '',
+    Ports: ports,
+    IPAddress: first?.ip ?? '',
+    IPPrefixLen: first?.prefix ?? 0,
+    Gateway: first?.gateway ?? '',
+    Networks: networks,
+  };
 }

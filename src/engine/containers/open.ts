@@ -88,5 +88,5 @@ onStopAll(async (ctx) => {
     releaseExited(c, rec.id);
   }
   // Whatever a killed start left: nothing runs now that could need it.
-  for (const [id, left] of networkLeftovers(ctx.paths.runroot)) removeLeftovers(ctx.paths.runroot, id, left);
+  for (const [id, left] of networkLeftovers(ctx.paths.runroot)) removeLeftovers(ctx.paths, id, left);
 });

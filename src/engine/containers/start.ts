@@ -23,7 +23,8 @@ import { helperPath, packageRoot } from '../../sys/native-paths.ts';
 import { HutchError } from '../../util/errors.ts';
 import { writeFileAtomic, writeJsonAtomic } from '../../util/fs-atomic.ts';
 import { log } from '../../util/log.ts';
-import { attachNetwork, detachNetwork } from '../../network/attach.ts';
+import { attachBridgeNetwork, attachNetwork, detachNetwork } from '../../network/attach.ts';
+import { NetworkStore } from '../../network/store.ts';
 import type { NetworkState } from '../../network/attach.ts';
 import { isUserMode, parseNetworkMode } from '../../network/mode.ts';
 import { publishAllBindings } from '../../network/ports.ts';
@@ -117,7 +118,7 @@ function pidOf(c: Containers): (ref: string) => number {
 /** pasta or slirp4netns for a container on a user-mode network, with its ports published; else undefined. */
 async function attachUserNetwork(c: Containers, rec: ContainerRecord): Promise<NetworkState | undefined> {
   const mode = parseNetworkMode(rec.hostConfig.networkMode, 'none');
-  if (!isUserMode(mode)) return undefined;
+  if (!isUserMode(mode) && mode.kind !== 'networks') return undefined;
   const explicit = rec.hostConfig.portBindings ?? [];
   const ports = rec.hostConfig.publishAll
     ? [...explicit, ...publishAllBindings(rec.config.exposedPorts, explicit)]
@@ -127,6 +128,24 @@ async function attachUserNetwork(c: Containers, rec: ContainerRecord): Promise<N
     hostResolvConf = readFileSync('/etc/resolv.conf', 'utf8');
   } catch {
     // None on the host: the container gets the fallback resolvers.
+  }
+  if (mode.kind === 'networks') {
+    const store = new NetworkStore(c.ctx.paths.root);
+    return attachBridgeNetwork({
+      id: rec.id,
+      root: c.ctx.paths.root,
+      runroot: c.ctx.paths.runroot,
+      attachments: (rec.hostConfig.networks ?? []).map((a) => ({
+        net: store.get(a.name),
+        aliases: a.aliases,
+        ip: a.ip,
+      })),
+      names: [...new Set([rec.name, rec.id.slice(0, 12), rec.config.hostname])],
+      hostResolvConf,
+      ports,
+      allow: rec.hostConfig.publishAllow ?? [],
+      rootless: c.ctx.ident.rootless,
+    });
   }
   return attachNetwork({
     id: rec.id,
@@ -256,7 +275,7 @@ export async function startContainer(
           if (rec.idMappings) hideRoot(c.store.bundle(id));
           driver.unmountContainer(id);
         }
-        if (networked) detachNetwork(c.ctx.paths.runroot, id, rec.state.network);
+        if (networked) detachNetwork(c.ctx.paths, id, rec.state.network);
       } catch (undo) {
         log.warn(`could not undo the failed start of ${rec.name}: ${(undo as Error).message}`);
       }

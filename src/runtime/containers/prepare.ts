@@ -264,6 +264,7 @@ export function prepareSpec(input: PrepareInput): Prepared {
   const hostsText = hostsFile({
     hostname: rec.config.hostname,
     addHosts: o.addHosts.map((h) => withHostGateway(parseAddHost(h), o.network, attached?.hostGateway)),
+    containerIps: attached?.addresses?.map((a) => a.ip),
     extra: attached?.hostGateway
       ? `${attached.hostGateway}\thost.containers.internal host.docker.internal\n`
       : undefined,
@@ -280,7 +281,8 @@ export function prepareSpec(input: PrepareInput): Prepared {
     join(bundle, 'resolv.conf'),
     resolvConf({
       hostResolvConf: hostResolv,
-      dns: o.dns,
+      // On user networks the gateway answers: container names first, the rest forwarded.
+      dns: o.dns.length === 0 && attached?.mode === 'bridge' ? attached.dns : o.dns,
       dnsSearch: o.dnsSearch,
       dnsOptions: o.dnsOptions,
       network: netKind,

@@ -9,6 +9,12 @@ import type { IdMappings } from '../../util/idmap.ts';
 import type { NetworkState } from '../../network/attach.ts';
 import type { PortBinding } from '../../network/ports.ts';
 
+export interface NetworkAttachment {
+  name: string;
+  aliases: string[];
+  ip: string | undefined;
+}
+
 export type ContainerStatus = 'created' | 'running' | 'paused' | 'exited' | 'removing' | 'dead';
 
 export type RestartPolicyName = 'no' | 'on-failure' | 'always' | 'unless-stopped';
@@ -76,6 +82,8 @@ export interface HostConfig {
   publishAll?: boolean;
   /** --publish-allow: the only networks whose clients reach the published ports (empty: all). */
   publishAllow?: string[];
+  /** The user networks the container is on, with its aliases and a fixed address (--ip) on each. */
+  networks?: NetworkAttachment[];
   readOnly: boolean;
   privileged: boolean;
   capAdd: string[];

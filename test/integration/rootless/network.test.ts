@@ -391,7 +391,8 @@ describe('rootless networking', { skip: NEEDS_REGISTRY || NO_PASTA }, () => {
           img(),
           'sh',
           '-c',
-          `nc -w 5 host.containers.internal ${port} </dev/null`,
+          // stdin stays open until the server has spoken: this pasta can lose a reply that crosses an early FIN.
+          `sleep 2 | timeout 10 nc host.containers.internal ${port}`,
         ],
         box.env,
       );

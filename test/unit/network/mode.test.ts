@@ -34,7 +34,11 @@ describe('--network values', () => {
     assert.throws(() => parseNetworkMode('slirp4netns:colour=blue', 'none'), /unknown slirp4netns option/);
     assert.throws(() => parseNetworkMode('container:', 'none'), /no container/);
     assert.throws(() => parseNetworkMode('ns:relative', 'none'), /absolute/);
-    assert.throws(() => parseNetworkMode('mynet', 'none'), /network mynet not found/);
+    assert.throws(() => parseNetworkMode('my net', 'none'), /not a network mode or network name/);
+    assert.deepEqual(parseNetworkMode('front,back,front', 'none'), {
+      kind: 'networks',
+      names: ['front', 'back'],
+    });
   });
 
   it('defaults to pasta, then slirp4netns, then none, unless configured', () => {

@@ -1,0 +1,122 @@
+/**
+ * A container on user networks: its own namespace, an address leased on
+ * each network, a veth pair per network between its namespace (eth0, eth1,
+ * ...) and the network's bridge in the infra namespace, the default route
+ * through the first network's gateway, which also answers DNS (hutch-dns).
+ * Leases are released, and the infra namespace taken down with the last of
+ * them, when the container ends.
+ */
+import { HutchError } from '../util/errors.ts';
+import { dnsChanged } from './dns.ts';
+import {
+  ensureBridge,
+  ensureInfraLocked,
+  infraPaths,
+  ipBatch,
+  removeInfraLocked,
+  withInfraLock,
+} from './infra.ts';
+import { createNetns, netnsPath, removeNetns } from './netns.ts';
+import { NetworkStore, pickAddress } from './store.ts';
+import type { NetworkRecord } from './store.ts';
+
+export interface BridgeAttachment {
+  net: NetworkRecord;
+  aliases: string[];
+  ip: string | undefined;
+}
+
+export interface BridgeRequest {
+  id: string;
+  root: string;
+  runroot: string;
+  attachments: BridgeAttachment[];
+  /** What the container answers to on each network besides its aliases: name, short ID, hostname. */
+  names: string[];
+  hostResolvConf: string;
+}
+
+export interface BridgeAddress {
+  network: string;
+  ip: string;
+  prefix: number;
+  gateway: string;
+}
+
+/** The address pasta answers as the host's resolver, for hutch-dns's upstream when the host's is on loopback. */
+export const INFRA_DNS_FORWARD = '169.254.1.1';
+
+function vethName(id: string, i: number): string {
+  return `vh${id.slice(0, 10)}${i}`;
+}
+
+export function attachBridges(req: BridgeRequest): BridgeAddress[] {
+  const store = new NetworkStore(req.root);
+  const cns = netnsPath(req.runroot, req.id);
+  createNetns(cns);
+  const addresses: BridgeAddress[] = [];
+  try {
+    withInfraLock(req.runroot, () => {
+      const infra = ensureInfraLocked(req.runroot, req.hostResolvConf, INFRA_DNS_FORWARD);
+      req.attachments.forEach((a, i) => {
+        const ip = store.locked(() => {
+          const leases = store.readLeases(a.net.name);
+          const chosen = pickAddress(a.net, leases, a.ip);
+          leases[req.id] = { ip: chosen, names: [...new Set([...req.names, ...a.aliases])] };
+          store.writeLeases(a.net.name, leases);
+          return chosen;
+        });
+        const prefix = Number(a.net.subnet.split('/')[1]);
+        addresses.push({ network: a.net.name, ip, prefix, gateway: a.net.gateway });
+        ensureBridge(infra, a.net);
+        const veth = vethName(req.id, i);
+        const plug = [
+          `link add ${veth} type veth peer name eth${i} netns ${cns}`,
+          `link set ${veth} master ${a.net.bridge}`,
+          `link set ${veth} up`,
+        ];
+        try {
+          ipBatch(infra, plug);
+        } catch (e) {
+          // One left by a start killed a moment ago, whose namespace is not gone yet.
+          if (!/File exists/.test((e as Error).message)) throw e;
+          ipBatch(infra, [`link del ${veth}`, ...plug]);
+        }
+        ipBatch(cns, [
+          `addr add ${ip}/${prefix} dev eth${i}`,
+          `link set eth${i} up`,
+          ...(i === 0 ? [`route add default via ${a.net.gateway}`] : []),
+        ]);
+      });
+      dnsChanged(req.runroot, store, infra);
+    });
+  } catch (e) {
+    detachBridges(req.root, req.runroot, req.id);
+    throw e;
+  }
+  return addresses;
+}
+
+/** Releases the container's leases and namespace; the infra namespace goes with the last lease. Idempotent. */
+export function detachBridges(root: string, runroot: string, id: string): void {
+  const store = new NetworkStore(root);
+  removeNetns(netnsPath(runroot, id));
+  withInfraLock(runroot, () => {
+    let left = 0;
+    store.locked(() => {
+      for (const net of store.list()) {
+        const all = store.readLeases(net.name);
+        const leases = Object.fromEntries(Object.entries(all).filter(([holder]) => holder !== id));
+        if (Object.keys(leases).length !== Object.keys(all).length) store.writeLeases(net.name, leases);
+        left += Object.keys(leases).length;
+      }
+    });
+    if (left === 0) removeInfraLocked(runroot);
+    else dnsChanged(runroot, store, infraPaths(runroot).netns);
+  });
+}
+
+export function checkAttachable(net: NetworkRecord, ip: string | undefined): void {
+  if (ip !== undefined) pickAddress(net, {}, ip);
+  if (!net.bridge) throw new HutchError('NETWORK_BROKEN', `network ${net.name} has no bridge name`);
+}

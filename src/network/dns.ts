@@ -1,0 +1,93 @@
+/**
+ * Names on user networks: hutch-dns (native/dns.c) runs in the infra
+ * namespace, answers on each network's gateway address with the names of
+ * the containers on that network only (name, short ID, hostname, aliases),
+ * and forwards every other query to the host's resolvers. What it answers
+ * is a records file hutch rewrites whenever a lease changes, then SIGHUP; it
+ * keeps no state of its own, so killing it and starting it again (the next
+ * change does) loses nothing.
+ */
+import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { packageRoot } from '../sys/native-paths.ts';
+import { processStart } from '../sys/process.ts';
+import { writeFileAtomic } from '../util/fs-atomic.ts';
+import { log } from '../util/log.ts';
+import { infraPaths, livePid } from './infra.ts';
+import type { NetworkStore } from './store.ts';
+
+const INFRA_DNS_FORWARD = '169.254.1.1';
+
+/** The records file: `listen GATEWAY` per network in use, `host GATEWAY NAME IP` per name. */
+export function dnsRecords(store: NetworkStore): string {
+  const lines: string[] = [];
+  for (const net of store.list()) {
+    const leases = Object.values(store.readLeases(net.name));
+    if (leases.length === 0) continue;
+    lines.push(`listen ${net.gateway}`);
+    for (const l of leases) for (const n of l.names) lines.push(`host ${net.gateway} ${n} ${l.ip}`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** The host's resolvers, or pasta's forwarder when they are all on the host's loopback. */
+export function upstreams(hostResolvConf: string): string[] {
+  const servers = hostResolvConf
+    .split('\n')
+    .map((l) => /^\s*nameserver\s+(\S+)/.exec(l)?.[1])
+    .filter((s): s is string => s !== undefined && /^\d+\.\d+\.\d+\.\d+$/.test(s) && !s.startsWith('127.'));
+  return servers.length > 0 ? servers : [INFRA_DNS_FORWARD];
+}
+
+const isDns = (c: string): boolean => c === 'hutch-dns';
+
+/** Rewrites the records and has hutch-dns read them, starting it if it is not running. The caller holds the infra lock. */
+export function dnsChanged(runroot: string, store: NetworkStore, infra: string): void {
+  const p = infraPaths(runroot);
+  writeFileAtomic(p.records, dnsRecords(store), 0o600, { durable: false });
+  const pid = livePid(p.dnsPid, isDns);
+  if (pid !== undefined) {
+    process.kill(pid, 'SIGHUP');
+    return;
+  }
+  let resolv = '';
+  try {
+    resolv = readFileSync('/etc/resolv.conf', 'utf8');
+  } catch {
+    // None: pasta's forwarder is the upstream.
+  }
+  startDns(p.records, p.dnsPid, infra, upstreams(resolv));
+}
+
+function startDns(records: string, pidFile: string, infra: string, up: string[]): void {
+  const { spawn } = process.getBuiltinModule('node:child_process');
+  const logFile = `${pidFile}.log`;
+  const out = openSync(logFile, 'w', 0o600);
+  const child = spawn(join(packageRoot(), 'native/build/hutch-dns'), ['--netns', infra, records, ...up], {
+    detached: true,
+    stdio: ['ignore', out, out],
+  });
+  closeSync(out);
+  child.on('error', () => {});
+  child.unref();
+  if (child.pid === undefined) {
+    log.warn(
+      'the name server of user networks (hutch-dns) could not start: containers resolve only through /etc/hosts',
+    );
+    return;
+  }
+  writeFileAtomic(pidFile, `${child.pid}\n`, 0o600, { durable: false });
+  // Ready within milliseconds; a container asking before that retries, as resolvers do.
+  const until = Date.now() + 2000;
+  const nap = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) {
+    const said = readFileSync(logFile, 'utf8');
+    if (said.includes('ready')) break;
+    if (Date.now() > until || processStart(child.pid) === undefined) {
+      log.warn(`the name server of user networks (hutch-dns) did not start: ${said.trim() || 'no message'}`);
+      rmSync(pidFile, { force: true });
+      break;
+    }
+    Atomics.wait(nap, 0, 0, 5);
+  }
+}

@@ -1,0 +1,197 @@
+/**
+ * The user's network namespace for user networks: RUNROOT/netns/infra, made
+ * on first use and joined to the outside by its own pasta. It holds one
+ * bridge per network in use, the NAT to the outside (nftables, in a
+ * namespace the user owns), and the name server (hutch-dns). Each container
+ * on a user network gets a veth pair: eth0 (eth1, ...) in its own namespace,
+ * the other end on the network's bridge here. When the last container
+ * leaves, the namespace and its helpers go.
+ */
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { withLock } from '../sys/lock.ts';
+import { processName, processStart } from '../sys/process.ts';
+import { HutchError } from '../util/errors.ts';
+import { log } from '../util/log.ts';
+import { lookPath, which } from '../util/which.ts';
+import { createNetns, netnsDir, removeNetns } from './netns.ts';
+import { startPasta } from './pasta.ts';
+import type { NetworkRecord } from './store.ts';
+
+export function infraPaths(runroot: string): {
+  netns: string;
+  pid: string;
+  lock: string;
+  dnsPid: string;
+  records: string;
+} {
+  const dir = netnsDir(runroot);
+  return {
+    netns: join(dir, 'infra'),
+    pid: join(dir, 'infra.pid'),
+    lock: join(dir, 'infra.lock'),
+    dnsPid: join(dir, 'infra-dns.pid'),
+    records: join(dir, 'infra-dns.records'),
+  };
+}
+
+/** A pid from a file, if that process still lives and has one of the given names. */
+export function livePid(file: string, names: (comm: string) => boolean): number | undefined {
+  try {
+    const pid = Number(readFileSync(file, 'utf8').trim());
+    // A zombie still has its name; only a live process counts.
+    return pid > 0 && processStart(pid) !== undefined && names(processName(pid) ?? '') ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const isPasta = (c: string): boolean => c.startsWith('pasta') || c.startsWith('passt');
+
+function sbinTool(name: string, pkg: string): string {
+  const found = lookPath(name, `${process.env.PATH ?? ''}:/usr/sbin:/sbin`);
+  if (!('path' in found)) {
+    throw new HutchError('NETWORK_TOOL_MISSING', `user networks need ${name}, which is not installed`, {
+      hint: `Install it (Debian: apt install ${pkg}).`,
+    });
+  }
+  return found.path;
+}
+
+/** Runs a command inside a network namespace (hutch owns it: its user namespace's root, or root). */
+export function inNetns(netns: string, argv: string[], input?: string): string {
+  const { spawnSync } = process.getBuiltinModule('node:child_process');
+  const r = spawnSync(sbinTool('nsenter', 'util-linux'), [`--net=${netns}`, ...argv], {
+    input,
+    encoding: 'utf8',
+  });
+  if (r.status !== 0) {
+    throw new HutchError(
+      'NETWORK_SETUP',
+      `${argv.join(' ')}: ${(r.stderr || r.error?.message || `exit ${r.status}`).trim()}`,
+    );
+  }
+  return r.stdout;
+}
+
+/** `ip -batch -` inside a namespace. */
+export function ipBatch(netns: string, lines: string[]): void {
+  inNetns(netns, [sbinTool('ip', 'iproute2'), '-batch', '-'], lines.join('\n') + '\n');
+}
+
+/**
+ * The infra namespace, made if missing (or if its pasta died: then the old
+ * one is taken down and a new one made; containers on it lose their way out
+ * until they restart). The caller holds the infra lock.
+ */
+export function ensureInfraLocked(runroot: string, hostResolvConf: string, dnsForward: string): string {
+  const p = infraPaths(runroot);
+  if (existsSync(p.netns) && livePid(p.pid, isPasta) !== undefined) return p.netns;
+  const pasta = which('pasta');
+  if (!pasta) {
+    throw new HutchError(
+      'NETWORK_TOOL_MISSING',
+      'user networks reach the outside through pasta, which is not installed',
+      {
+        hint: 'Install it (Debian: apt install passt), or use --network slirp4netns.',
+      },
+    );
+  }
+  removeNetns(p.netns);
+  createNetns(p.netns);
+  try {
+    const loopbackOnly = hostResolvConf
+      .split('\n')
+      .map((l) => /^\s*nameserver\s+(\S+)/.exec(l)?.[1])
+      .filter((s): s is string => s !== undefined)
+      .every((s) => s.startsWith('127.') || s === '::1');
+    startPasta({
+      pasta,
+      netns: p.netns,
+      pidFile: p.pid,
+      ports: [],
+      hostLoopback: false,
+      dnsForward: loopbackOnly ? dnsForward : undefined,
+      extra: [],
+    });
+    // Containers' packets are forwarded from their bridge out through pasta's interface.
+    inNetns(p.netns, ['/bin/sh', '-c', 'echo 1 > /proc/sys/net/ipv4/ip_forward']);
+  } catch (e) {
+    removeInfraLocked(runroot);
+    throw e;
+  }
+  return p.netns;
+}
+
+/** The bridge of a network, its gateway address, and its NAT (or, internal, no way out). Idempotent. */
+export function ensureBridge(infra: string, net: NetworkRecord): void {
+  const prefix = net.subnet.split('/')[1];
+  const b = net.bridge;
+  try {
+    ipBatch(infra, [
+      `link add ${b} type bridge`,
+      `addr add ${net.gateway}/${prefix} dev ${b}`,
+      `link set ${b} up`,
+    ]);
+  } catch (e) {
+    if (!/File exists/.test((e as Error).message)) throw e;
+  }
+  const table = `hutch_${b}`;
+  const rules = net.internal
+    ? [
+        // Only among the network's own containers: nothing in, nothing out.
+        `    iifname "${b}" oifname != "${b}" drop`,
+        `    oifname "${b}" iifname != "${b}" drop`,
+      ]
+    : [];
+  inNetns(
+    infra,
+    [sbinTool('nft', 'nftables'), '-f', '-'],
+    [
+      `table ip ${table}`,
+      `delete table ip ${table}`,
+      `table ip ${table} {`,
+      '  chain forward {',
+      '    type filter hook forward priority 0; policy accept;',
+      ...rules,
+      '  }',
+      ...(net.internal
+        ? []
+        : [
+            '  chain postrouting {',
+            '    type nat hook postrouting priority 100; policy accept;',
+            `    ip saddr ${net.subnet} oifname != "${b}" masquerade`,
+            '  }',
+          ]),
+      '}',
+      '',
+    ].join('\n'),
+  );
+}
+
+/** Takes the infra namespace down: its pasta, its name server, the file. The caller holds the lock. */
+export function removeInfraLocked(runroot: string): void {
+  const p = infraPaths(runroot);
+  for (const [file, names] of [
+    [p.pid, isPasta],
+    [p.dnsPid, (c: string) => c === 'hutch-dns'],
+  ] as const) {
+    const pid = livePid(file, names);
+    if (pid !== undefined) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch (e) {
+        log.debug(`ending ${pid}: ${(e as Error).message}`);
+      }
+    }
+    rmSync(file, { force: true });
+  }
+  rmSync(p.records, { force: true });
+  rmSync(`${p.dnsPid}.log`, { force: true });
+  removeNetns(p.netns);
+}
+
+export function withInfraLock<T>(runroot: string, fn: () => T): T {
+  mkdirSync(netnsDir(runroot), { recursive: true, mode: 0o700 });
+  return withLock(infraPaths(runroot).lock, fn);
+}

@@ -1,0 +1,238 @@
+/**
+ * User networks as the unprivileged user: `hutch network` commands, two
+ * containers reaching each other by name and alias through hutch-dns,
+ * --internal, addresses under concurrent starts, published ports through
+ * hutch-portfwd, the name server restarted after a kill, and nothing left
+ * once the last container is gone.
+ */
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { testHosts } from '../../setup/testhosts.ts';
+import { runHutchAsync, sandbox } from '../../support/hutch.ts';
+import type { Sandbox } from '../../support/hutch.ts';
+import { NEEDS_REGISTRY, REGISTRY } from '../../support/images.ts';
+import { which } from '../../../src/util/which.ts';
+
+const NO_PASTA = which('pasta') ? false : 'pasta is not installed (Debian: apt install passt)';
+const HOSTS = testHosts();
+
+const HTTPD = ['sh', '-c', 'mkdir -p /w && echo hello > /w/i.html && exec httpd -f -p 80 -h /w'];
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+describe('user networks (rootless)', { skip: NEEDS_REGISTRY || NO_PASTA }, () => {
+  let box: Sandbox;
+  const img = (): string => `${REGISTRY}/busybox:latest`;
+  const h = (args: string[]) => box.hutch(args);
+  const ok = (args: string[]): string => {
+    const r = h(args);
+    assert.equal(r.status, 0, `hutch ${args.join(' ')}: ${r.stderr}`);
+    return r.stdout;
+  };
+  /** GET /i.html of httpd at host:80, from a new container on the network. */
+  const fetchFrom = (net: string, host: string): string =>
+    h([
+      'run',
+      '--rm',
+      '--network',
+      net,
+      img(),
+      'sh',
+      '-c',
+      `echo "GET /i.html HTTP/1.0" | timeout 5 nc ${host} 80`,
+    ]).stdout;
+  /** Processes working for this store's networks (pasta, hutch-dns, hutch-portfwd). */
+  const helpers = (): string[] => {
+    const out: string[] = [];
+    for (const p of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+      try {
+        if (/\) [ZX] /.test(readFileSync(`/proc/${p}/stat`, 'utf8'))) continue;
+        const cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8');
+        if (cmd.includes(join(box.runroot, 'netns')))
+          out.push(readFileSync(`/proc/${p}/comm`, 'utf8').trim());
+      } catch {
+        // Ended meanwhile.
+      }
+    }
+    return out.sort();
+  };
+  const netnsFiles = (): string[] => {
+    try {
+      return readdirSync(join(box.runroot, 'netns')).filter((n) => !n.endsWith('.lock'));
+    } catch {
+      return [];
+    }
+  };
+
+  before(() => {
+    box = sandbox();
+    ok(['pull', '-q', img()]);
+  });
+  after(() => box.cleanup());
+
+  it('creates, lists, inspects and removes networks, refusing what cannot be', () => {
+    const id = ok(['network', 'create', '--label', 'team=a', 'one']).trim();
+    assert.match(id, /^[0-9a-f]{64}$/);
+    ok(['network', 'create', '--subnet', '10.77.0.0/16', '--gateway', '10.77.0.254', '--internal', 'two']);
+    assert.equal(ok(['network', 'ls', '--format', '{{.Name}} {{.Driver}}']), 'one bridge\ntwo bridge\n');
+    assert.equal(ok(['network', 'ls', '-q', '--filter', 'label=team=a']), `${id.slice(0, 12)}\n`);
+    const [two] = JSON.parse(ok(['network', 'inspect', 'two'])) as {
+      IPAM: { Config: { Subnet: string; Gateway: string }[] };
+      Internal: boolean;
+    }[];
+    assert.deepEqual(two!.IPAM.Config, [{ Subnet: '10.77.0.0/16', Gateway: '10.77.0.254' }]);
+    assert.equal(two!.Internal, true);
+    const bad: [string[], RegExp][] = [
+      [['network', 'create', 'one'], /already exists/],
+      [['network', 'create', '--subnet', '10.77.5.0/24', 'three'], /overlaps network two/],
+      [['network', 'create', '--subnet', '10.78.0.1/24', 'three'], /host bits set/],
+      [
+        ['network', 'create', '--subnet', '10.78.0.0/24', '--gateway', '10.79.0.1', 'three'],
+        /not a host address/,
+      ],
+      [['network', 'create', '-d', 'macvlan', 'three'], /driver "macvlan" is not supported/],
+      [['network', 'create', 'host'], /--network mode/],
+    ];
+    for (const [args, why] of bad) {
+      const r = h(args);
+      assert.equal(r.status, 125, args.join(' '));
+      assert.match(r.stderr, why);
+    }
+    const missing = h(['network', 'inspect', 'nope']);
+    assert.equal(missing.status, 1);
+    assert.match(missing.stderr, /network nope not found/);
+    assert.equal(ok(['network', 'rm', 'one', 'two']), 'one\ntwo\n');
+    assert.equal(ok(['network', 'ls', '-q']), '');
+  });
+
+  it('two containers reach each other by name and by alias; the way out works and --internal has none', async () => {
+    ok(['network', 'create', 'apps']);
+    ok(['network', 'create', '--internal', 'closed']);
+    ok(['run', '-d', '--name', 'web', '--network', 'apps', '--network-alias', 'www', img(), ...HTTPD]);
+    try {
+      assert.match(fetchFrom('apps', 'web'), /hello/);
+      assert.match(fetchFrom('apps', 'www'), /hello/);
+      const ip = ok(['inspect', '--format', '{{.NetworkSettings.Networks.apps.IPAddress}}', 'web']).trim();
+      assert.match(ip, /^10\.89\.\d+\.\d+$/);
+      assert.match(fetchFrom('apps', ip), /hello/);
+      // Names are per network: a container on another network does not find web.
+      const other = h(['run', '--rm', '--network', 'closed', img(), 'nslookup', 'web']);
+      assert.notEqual(other.status, 0, other.stdout);
+      if (HOSTS) {
+        const agent = HOSTS[0]!;
+        const ping = `printf 'GET /ping HTTP/1.0\\r\\n\\r\\n' | timeout 5 nc ${agent.address} 7070 | head -c 200`;
+        assert.match(h(['run', '--rm', '--network', 'apps', img(), 'sh', '-c', ping]).stdout, /200 OK/);
+        assert.doesNotMatch(
+          h(['run', '--rm', '--network', 'closed', img(), 'sh', '-c', ping]).stdout,
+          /200 OK/,
+        );
+      }
+    } finally {
+      ok(['rm', '-f', 'web']);
+    }
+    const inUse = h(['network', 'rm', 'apps']);
+    assert.equal(inUse.status, 0, inUse.stderr);
+    ok(['network', 'rm', 'closed']);
+  });
+
+  it('10 containers started at once on one network get distinct addresses; the last one leaves nothing behind', async () => {
+    ok(['network', 'create', 'many']);
+    const runs = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        runHutchAsync(['run', '-d', '--name', `m${i}`, '--network', 'many', img(), 'sleep', '300'], box.env),
+      ),
+    );
+    runs.forEach((r, i) => assert.equal(r.status, 0, `m${i}: ${r.stderr}`));
+    const ips = Array.from({ length: 10 }, (_, i) =>
+      ok(['inspect', '--format', '{{.NetworkSettings.IPAddress}}', `m${i}`]).trim(),
+    );
+    assert.equal(new Set(ips).size, 10, ips.join(' '));
+    assert.deepEqual(
+      [...new Set(helpers())],
+      ['hutch-dns', 'passt.avx2'].filter((n) => helpers().includes(n)),
+    );
+    assert.ok(helpers().includes('hutch-dns'), helpers().join(' '));
+    ok(['rm', '-f', ...Array.from({ length: 10 }, (_, i) => `m${i}`)]);
+    assert.deepEqual(helpers(), [], 'no pasta or hutch-dns once no container is on a network');
+    assert.deepEqual(netnsFiles(), [], 'no namespace file');
+    assert.deepEqual(box.problems(), []);
+    ok(['network', 'rm', 'many']);
+  });
+
+  it('names keep resolving after the name server is killed and started again', async () => {
+    ok(['network', 'create', 'dns']);
+    ok(['run', '-d', '--name', 'db', '--network', 'dns', img(), ...HTTPD]);
+    try {
+      const pid = Number(readFileSync(join(box.runroot, 'netns', 'infra-dns.pid'), 'utf8'));
+      process.kill(pid, 'SIGKILL');
+      // The next change on any network starts it again, from the records.
+      assert.match(fetchFrom('dns', 'db'), /hello/);
+      const again = Number(readFileSync(join(box.runroot, 'netns', 'infra-dns.pid'), 'utf8'));
+      assert.notEqual(again, pid);
+    } finally {
+      ok(['rm', '-f', 'db']);
+      ok(['network', 'rm', 'dns']);
+    }
+  });
+
+  it('publishes a port of a container on a user network, with --publish-allow', async () => {
+    ok(['network', 'create', 'pub']);
+    const port = await freePort();
+    ok([
+      'run',
+      '-d',
+      '--name',
+      'pubweb',
+      '--network',
+      'pub',
+      '-p',
+      `127.0.0.1:${port}:80`,
+      '--publish-allow',
+      '127.0.0.2/32',
+      img(),
+      ...HTTPD,
+    ]);
+    try {
+      const get = async (from: string): Promise<string> => {
+        const { request } = await import('node:http');
+        return new Promise((resolve, reject) => {
+          const req = request(
+            `http://127.0.0.1:${port}/i.html`,
+            { localAddress: from, timeout: 3000 },
+            (res) => {
+              let body = '';
+              res.on('data', (d: Buffer) => (body += d.toString()));
+              res.on('end', () => resolve(body));
+            },
+          );
+          req.on('error', reject);
+          req.end();
+        });
+      };
+      let body = '';
+      for (let i = 0; i < 50 && body === ''; i++) {
+        body = await get('127.0.0.2').catch(() => '');
+        if (body === '') await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.equal(body, 'hello\n');
+      await assert.rejects(get('127.0.0.3'));
+      assert.equal(ok(['port', 'pubweb']), `80/tcp -> 127.0.0.1:${port}\n`);
+      const udp = h(['create', '--network', 'pub', '-p', '5353:53/udp', img()]);
+      assert.equal(udp.status, 125);
+      assert.match(udp.stderr, /UDP port 53 cannot be published on a user network yet/);
+    } finally {
+      ok(['rm', '-f', 'pubweb']);
+      ok(['network', 'rm', 'pub']);
+    }
+    assert.deepEqual(helpers(), []);
+  });
+});
