@@ -1,13 +1,16 @@
 /*
- * hutch-portfwd: hutch's own listener for published ports that admit only
- * some clients (--publish-allow), where pasta cannot tell clients apart:
- * connections from the host's loopback, which pasta splices in from the
- * container's own loopback.
+ * hutch-portfwd: hutch's own listener for published ports where pasta
+ * cannot serve: ports that admit only some clients (--publish-allow) on the
+ * host's loopback, which pasta splices in from the container's own
+ * loopback so that clients cannot be told apart; and every published port
+ * of a container on a user network.
  *
  *   hutch-portfwd NETNS ALLOW... -- LISTEN...
  *     NETNS   the container's network namespace file
  *     ALLOW   CIDR, IPv4 or IPv6 (e.g. 127.0.0.2/32, ::1/128)
- *     LISTEN  HOST_IP,HOST_PORT,CONTAINER_PORT (TCP; HOST_IP on loopback)
+ *     LISTEN  HOST_IP,HOST_PORT,CONTAINER_PORT[,CONTAINER_IP] (TCP); with
+ *             CONTAINER_IP, clients off loopback keep their address too
+ *             (keep_source)
  *
  * It listens in the host's network namespace, then moves itself into the
  * container's: every later socket is made there. A client outside the
@@ -47,6 +50,9 @@ typedef struct {
   int fd;
   int family;
   int container_port;
+  /* The container's own address on its network, for clients that are not on loopback (see keep_source). */
+  struct in_addr target;
+  int has_target;
 } listener_t;
 
 typedef struct conn conn_t;
@@ -208,6 +214,21 @@ static int pump(int from, int to, pipe_t *p, int can_read, int can_write) {
   return 0;
 }
 
+/*
+ * A connection from a client that is not on this host's loopback, made so
+ * that the container's server sees the client's own address: bound to that
+ * (non-local) address with IP_TRANSPARENT, marked, to the container's
+ * address. hutch sets up the namespace so that the server's replies to
+ * marked connections are routed back here (a conntrack mark and a local
+ * route in a table of their own); both need CAP_NET_ADMIN in the
+ * namespace's owner, which hutch is.
+ */
+static int keep_source(int fd) {
+  int one = 1, mark = 1;
+  if (setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof one) != 0) return -1;
+  return setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof mark);
+}
+
 static void on_accept(listener_t *l) {
   for (;;) {
     struct sockaddr_storage peer;
@@ -248,8 +269,19 @@ static void on_accept(listener_t *l) {
       d6->sin6_port = htons((unsigned short)l->container_port);
       slen = dlen = sizeof(struct sockaddr_in6);
     }
-    /* A client address that is not local here cannot be kept: connect from loopback then. */
-    if (bind(sfd, (struct sockaddr *)&src, slen) != 0) { /* unbound: the kernel picks */
+    /* A client address that is not local here is kept only with a target (keep_source); else from loopback. */
+    if (v4 && l->has_target && ntohl(((struct sockaddr_in *)&src)->sin_addr.s_addr) >> 24 != 127) {
+      if (keep_source(sfd) == 0 && bind(sfd, (struct sockaddr *)&src, slen) == 0) {
+        ((struct sockaddr_in *)&dst)->sin_addr = l->target;
+      } else {
+        close(sfd);
+        sfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (sfd < 0) {
+          close(cfd);
+          continue;
+        }
+      }
+    } else if (bind(sfd, (struct sockaddr *)&src, slen) != 0) { /* unbound: the kernel picks */
     }
     if (connect(sfd, (struct sockaddr *)&dst, dlen) != 0 && errno != EINPROGRESS) {
       close(sfd);
@@ -275,6 +307,11 @@ static int listen_on(const char *spec, listener_t *l) {
   ip[c1 - spec] = 0;
   hp = atoi(c1 + 1);
   cp = atoi(c2 + 1);
+  const char *c3 = strchr(c2 + 1, ',');
+  if (c3) {
+    if (inet_pton(AF_INET, c3 + 1, &l->target) != 1) return -1;
+    l->has_target = 1;
+  }
   struct sockaddr_storage ss;
   socklen_t len;
   memset(&ss, 0, sizeof ss);

@@ -13,7 +13,8 @@ import { HutchError } from '../util/errors.ts';
 import { log } from '../util/log.ts';
 import { allocatePorts } from './allocate.ts';
 import { allowRules, hostAddresses, splitForAllowlist } from './allow.ts';
-import { startForwarder } from './portfwd.ts';
+import { KEEP_SOURCE_ROUTES, KEEP_SOURCE_RULES, startForwarder } from './portfwd.ts';
+import { ipBatch } from './infra.ts';
 import type { NetworkMode } from './mode.ts';
 import { createNetns, netnsPath, removeNetns } from './netns.ts';
 import { startPasta } from './pasta.ts';
@@ -109,10 +110,8 @@ export async function attachNetwork(req: AttachRequest): Promise<NetworkState> {
         // No IPv4 routes to read: no gateway to offer.
       }
       const gateway = defaultRoute(routeTable)?.gateway;
-      const split =
-        req.allow.length > 0
-          ? splitForAllowlist(ports, hostAddresses(defaultRoute(routeTable)?.iface))
-          : { pasta: ports, forward: [] };
+      const host = hostAddresses(defaultRoute(routeTable)?.iface);
+      const split = req.allow.length > 0 ? splitForAllowlist(ports, host) : { pasta: ports, forward: [] };
       const pid = startPasta({
         pasta: program,
         netns,
@@ -135,7 +134,13 @@ export async function attachNetwork(req: AttachRequest): Promise<NetworkState> {
         if (req.allow.length > 0) {
           applyRules(netns, allowRules(ports, req.allow));
           if (split.forward.length > 0) {
-            state.forwarderPid = await startForwarder(netns, req.allow, split.forward);
+            // Clients on the host's other addresses keep theirs too (see KEEP_SOURCE_RULES).
+            const target = host.primary;
+            if (target) {
+              ipBatch(netns, KEEP_SOURCE_ROUTES);
+              applyRules(netns, KEEP_SOURCE_RULES);
+            }
+            state.forwarderPid = await startForwarder(netns, req.allow, split.forward, target);
             state.forwarderStart = processStart(state.forwarderPid) ?? 0;
           }
         }
@@ -215,10 +220,14 @@ export async function attachBridgeNetwork(req: BridgeNetworkRequest): Promise<Ne
           ]
         : [p],
     );
+    // Clients off the host's loopback keep their address too (see KEEP_SOURCE_RULES).
+    ipBatch(netns, KEEP_SOURCE_ROUTES);
+    applyRules(netns, KEEP_SOURCE_RULES);
     state.forwarderPid = await startForwarder(
       netns,
       req.allow.length > 0 ? req.allow : ['0.0.0.0/0', '::/0'],
       listen,
+      addresses[0]!.ip,
     );
     state.forwarderStart = processStart(state.forwarderPid) ?? 0;
   } catch (e) {

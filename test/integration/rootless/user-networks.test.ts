@@ -184,6 +184,44 @@ describe('user networks (rootless)', { skip: NEEDS_REGISTRY || NO_PASTA }, () =>
     }
   });
 
+  it(
+    'a client on a test host reaches a published port on a user network with its own address',
+    { skip: HOSTS ? false : 'no test hosts: the root test setup makes them (npm test as root)' },
+    async () => {
+      ok(['network', 'create', 'seen']);
+      const port = await freePort();
+      const cgi =
+        'mkdir -p /w/cgi-bin && ' +
+        'printf \'#!/bin/sh\\nprintf "Content-Type: text/plain\\\\r\\\\n\\\\r\\\\n$REMOTE_ADDR"\\n\' > /w/cgi-bin/ip && ' +
+        'chmod +x /w/cgi-bin/ip && exec httpd -f -p 80 -h /w';
+      ok(['run', '-d', '--name', 'seenweb', '--network', 'seen', '-p', `${port}:80`, img(), 'sh', '-c', cgi]);
+      try {
+        for (const host of HOSTS!) {
+          const url = `http://${host.hostAddress}:${port}/cgi-bin/ip`;
+          let got: { status?: number; body?: string } = {};
+          for (let i = 0; i < 50 && got.status !== 200; i++) {
+            const { request } = await import('node:http');
+            got = await new Promise((resolve) => {
+              const req = request(`${host.agent}/get?url=${encodeURIComponent(url)}`, (res) => {
+                let body = '';
+                res.on('data', (d: Buffer) => (body += d.toString()));
+                res.on('end', () => resolve(JSON.parse(body) as { status?: number; body?: string }));
+              });
+              req.on('error', () => resolve({}));
+              req.end();
+            });
+            if (got.status !== 200) await new Promise((r) => setTimeout(r, 100));
+          }
+          assert.equal(got.status, 200, JSON.stringify(got));
+          assert.equal(got.body!.replace(/^\[(?:::ffff:)?|\]$/g, ''), host.address, `${host.name} seen as`);
+        }
+      } finally {
+        ok(['rm', '-f', 'seenweb']);
+        ok(['network', 'rm', 'seen']);
+      }
+    },
+  );
+
   it('publishes a port of a container on a user network, with --publish-allow', async () => {
     ok(['network', 'create', 'pub']);
     const port = await freePort();
