@@ -41,6 +41,8 @@ export interface BridgeAddress {
   ip: string;
   prefix: number;
   gateway: string;
+  /** The interface is eth{index}. */
+  index?: number;
 }
 
 /** The address pasta answers as the host's resolver, for hutch-dns's upstream when the host's is on loopback. */
@@ -58,36 +60,7 @@ export function attachBridges(req: BridgeRequest): BridgeAddress[] {
   try {
     withInfraLock(req.runroot, () => {
       const infra = ensureInfraLocked(req.runroot, req.hostResolvConf, INFRA_DNS_FORWARD);
-      req.attachments.forEach((a, i) => {
-        const ip = store.locked(() => {
-          const leases = store.readLeases(a.net.name);
-          const chosen = pickAddress(a.net, leases, a.ip);
-          leases[req.id] = { ip: chosen, names: [...new Set([...req.names, ...a.aliases])] };
-          store.writeLeases(a.net.name, leases);
-          return chosen;
-        });
-        const prefix = Number(a.net.subnet.split('/')[1]);
-        addresses.push({ network: a.net.name, ip, prefix, gateway: a.net.gateway });
-        ensureBridge(infra, a.net);
-        const veth = vethName(req.id, i);
-        const plug = [
-          `link add ${veth} type veth peer name eth${i} netns ${cns}`,
-          `link set ${veth} master ${a.net.bridge}`,
-          `link set ${veth} up`,
-        ];
-        try {
-          ipBatch(infra, plug);
-        } catch (e) {
-          // One left by a start killed a moment ago, whose namespace is not gone yet.
-          if (!/File exists/.test((e as Error).message)) throw e;
-          ipBatch(infra, [`link del ${veth}`, ...plug]);
-        }
-        ipBatch(cns, [
-          `addr add ${ip}/${prefix} dev eth${i}`,
-          `link set eth${i} up`,
-          ...(i === 0 ? [`route add default via ${a.net.gateway}`] : []),
-        ]);
-      });
+      req.attachments.forEach((a, i) => addresses.push(plug(store, infra, cns, req, a, i)));
       dnsChanged(req.runroot, store, infra);
     });
   } catch (e) {
@@ -95,6 +68,88 @@ export function attachBridges(req: BridgeRequest): BridgeAddress[] {
     throw e;
   }
   return addresses;
+}
+
+/** One network into a container's namespace, as interface eth{index}; the caller holds the infra lock. */
+function plug(
+  store: NetworkStore,
+  infra: string,
+  cns: string,
+  req: Pick<BridgeRequest, 'id' | 'names'>,
+  a: BridgeAttachment,
+  index: number,
+): BridgeAddress {
+  const ip = store.locked(() => {
+    const leases = store.readLeases(a.net.name);
+    const chosen = pickAddress(a.net, leases, a.ip);
+    leases[req.id] = { ip: chosen, names: [...new Set([...req.names, ...a.aliases])] };
+    store.writeLeases(a.net.name, leases);
+    return chosen;
+  });
+  const prefix = Number(a.net.subnet.split('/')[1]);
+  ensureBridge(infra, a.net);
+  const veth = vethName(req.id, index);
+  const link = [
+    `link add ${veth} type veth peer name eth${index} netns ${cns}`,
+    `link set ${veth} master ${a.net.bridge}`,
+    `link set ${veth} up`,
+  ];
+  try {
+    ipBatch(infra, link);
+  } catch (e) {
+    // One left by a start killed a moment ago, whose namespace is not gone yet.
+    if (!/File exists/.test((e as Error).message)) throw e;
+    ipBatch(infra, [`link del ${veth}`, ...link]);
+  }
+  ipBatch(cns, [
+    `addr add ${ip}/${prefix} dev eth${index}`,
+    `link set eth${index} up`,
+    ...(index === 0 ? [`route add default via ${a.net.gateway}`] : []),
+  ]);
+  return { network: a.net.name, ip, prefix, gateway: a.net.gateway, index };
+}
+
+/** `network connect` of a running container: one more interface, lease and name. */
+export function plugRunning(
+  root: string,
+  runroot: string,
+  id: string,
+  names: string[],
+  a: BridgeAttachment,
+  index: number,
+  hostResolvConf: string,
+): BridgeAddress {
+  const store = new NetworkStore(root);
+  return withInfraLock(runroot, () => {
+    const infra = ensureInfraLocked(runroot, hostResolvConf, INFRA_DNS_FORWARD);
+    const address = plug(store, infra, netnsPath(runroot, id), { id, names }, a, index);
+    dnsChanged(runroot, store, infra);
+    return address;
+  });
+}
+
+/** `network disconnect` of a running container: its interface on that network goes, with the lease. */
+export function unplugRunning(
+  root: string,
+  runroot: string,
+  id: string,
+  network: string,
+  index: number,
+): void {
+  const store = new NetworkStore(root);
+  withInfraLock(runroot, () => {
+    const infra = infraPaths(runroot).netns;
+    try {
+      ipBatch(infra, [`link del ${vethName(id, index)}`]);
+    } catch (e) {
+      if (!/Cannot find device/.test((e as Error).message)) throw e;
+    }
+    store.locked(() => {
+      const leases = Object.fromEntries(Object.entries(store.readLeases(network)).filter(([h]) => h !== id));
+      store.writeLeases(network, leases);
+    });
+    dnsChanged(runroot, store, infra);
+  });
 }
 
 /** Releases the container's leases and namespace; the infra namespace goes with the last lease. Idempotent. */

@@ -8,6 +8,8 @@ import {
   pruneNetworks,
   removeNetworks,
 } from '../../engine/networks.ts';
+import { connectNetwork, disconnectNetwork } from '../../engine/containers/network-connect.ts';
+import { openContainers } from '../../engine/containers/open.ts';
 import { HutchError } from '../../util/errors.ts';
 import { FORMAT_TEMPLATE } from '../args/common.ts';
 import type { CommandSpec, OptionSpec, Parsed } from '../args/spec.ts';
@@ -161,8 +163,40 @@ const prune: CommandSpec = {
   },
 };
 
+const connect: CommandSpec = {
+  name: 'connect',
+  summary: 'Connect a container to a network',
+  usage: '[OPTIONS] NETWORK CONTAINER',
+  minOperands: 2,
+  maxOperands: 2,
+  options: [
+    { long: 'alias', kind: 'list', default: [], description: 'Add network-scoped alias for the container' },
+    { long: 'ip', kind: 'string', description: 'IPv4 address' },
+  ],
+  run: async (args) => {
+    const [net, container] = args.operands as [string, string];
+    connectNetwork(openContainers(await contextFor(args)), net, container, {
+      aliases: list(args.opts.alias),
+      ip: str(args.opts.ip),
+    });
+  },
+};
+
+const disconnect: CommandSpec = {
+  name: 'disconnect',
+  summary: 'Disconnect a container from a network',
+  usage: '[OPTIONS] NETWORK CONTAINER',
+  minOperands: 2,
+  maxOperands: 2,
+  options: [{ long: 'force', short: 'f', kind: 'bool', description: 'Force the container to disconnect' }],
+  run: async (args) => {
+    const [net, container] = args.operands as [string, string];
+    disconnectNetwork(openContainers(await contextFor(args)), net, container);
+  },
+};
+
 export const command: CommandSpec = {
   name: 'network',
   summary: 'Manage networks',
-  subcommands: [create, inspect, ls, prune, rm],
+  subcommands: [connect, create, disconnect, inspect, ls, prune, rm],
 };

@@ -168,6 +168,32 @@ describe('user networks (rootless)', { skip: NEEDS_REGISTRY || NO_PASTA }, () =>
     ok(['network', 'rm', 'many']);
   });
 
+  it('network connect and disconnect change a running container at once', () => {
+    ok(['network', 'create', 'front']);
+    ok(['network', 'create', 'back']);
+    ok(['run', '-d', '--name', 'both', '--network', 'front', img(), ...HTTPD]);
+    try {
+      ok(['network', 'connect', '--alias', 'api', 'back', 'both']);
+      assert.match(ok(['exec', 'both', 'ip', '-o', '-4', 'addr']), /eth1 +inet 10\.89\./);
+      assert.match(fetchFrom('back', 'api'), /hello/);
+      const again = h(['network', 'connect', 'back', 'both']);
+      assert.equal(again.status, 1);
+      assert.match(again.stderr, /already connected to network back/);
+      ok(['network', 'disconnect', 'back', 'both']);
+      assert.doesNotMatch(ok(['exec', 'both', 'ip', '-o', '-4', 'addr']), /eth1/);
+      assert.equal(fetchFrom('back', 'api'), '');
+      assert.equal(ok(['inspect', '--format', '{{.HostConfig.NetworkMode}}', 'both']).trim(), 'front');
+      const pasta = h(['create', '--name', 'p', img()]);
+      assert.equal(pasta.status, 0, pasta.stderr);
+      const mixed = h(['network', 'connect', 'back', 'p']);
+      assert.equal(mixed.status, 125);
+      assert.match(mixed.stderr, /cannot be combined with a user network/);
+    } finally {
+      ok(['rm', '-f', 'both', 'p']);
+      ok(['network', 'rm', 'front', 'back']);
+    }
+  });
+
   it('names keep resolving after the name server is killed and started again', async () => {
     ok(['network', 'create', 'dns']);
     ok(['run', '-d', '--name', 'db', '--network', 'dns', img(), ...HTTPD]);
