@@ -7,14 +7,14 @@
  * keeps no state of its own, so killing it and starting it again (the next
  * change does) loses nothing.
  */
-import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../sys/native-paths.ts';
 import { processStart } from '../sys/process.ts';
 import { writeFileAtomic } from '../util/fs-atomic.ts';
 import { log } from '../util/log.ts';
-import { infraPaths, livePid } from './infra.ts';
-import type { NetworkStore } from './store.ts';
+import { infraPaths, livePid, withInfraLock } from './infra.ts';
+import { NetworkStore } from './store.ts';
 
 const INFRA_DNS_FORWARD = '169.254.1.1';
 
@@ -57,6 +57,26 @@ export function dnsChanged(runroot: string, store: NetworkStore, infra: string):
     // None: pasta's forwarder is the upstream.
   }
   startDns(p.records, p.dnsPid, infra, upstreams(resolv));
+}
+
+/** Why the name server should run and does not, or undefined when all is well. */
+export function nameServerDown(root: string, runroot: string): string | undefined {
+  const store = new NetworkStore(root);
+  const leases = store.list().reduce((n, net) => n + Object.keys(store.readLeases(net.name)).length, 0);
+  if (leases === 0) return undefined;
+  const p = infraPaths(runroot);
+  if (!existsSync(p.netns))
+    return `the user networks' namespace is gone while ${leases} address(es) are leased`;
+  return livePid(p.dnsPid, isDns) === undefined
+    ? `hutch-dns is not running while ${leases} address(es) are leased`
+    : undefined;
+}
+
+/** Starts the name server again from its records (system check --repair). */
+export function restartNameServer(root: string, runroot: string): void {
+  const p = infraPaths(runroot);
+  if (!existsSync(p.netns)) return;
+  withInfraLock(runroot, () => dnsChanged(runroot, new NetworkStore(root), p.netns));
 }
 
 function startDns(records: string, pidFile: string, infra: string, up: string[]): void {

@@ -45,6 +45,7 @@ import { releaseExited } from './cleanup.ts';
 import { openContainers } from './open.ts';
 import { detachBridges } from '../../network/bridge.ts';
 import { networkLeftovers, removeLeftovers } from '../../network/leftovers.ts';
+import { nameServerDown, restartNameServer } from '../../network/dns.ts';
 import { NetworkStore } from '../../network/store.ts';
 import type { NetworkLeftovers } from '../../network/leftovers.ts';
 import type { Containers } from './open.ts';
@@ -524,6 +525,17 @@ export async function checkContainers(ctx: Context, repair: boolean): Promise<Fi
         fix(`the address of ${short(id)}`, () => detachBridges(ctx.paths.root, ctx.paths.runroot, id)),
       );
     }
+  }
+
+  // The name server of user networks, while any container is on one.
+  const dns = nameServerDown(ctx.paths.root, ctx.paths.runroot);
+  if (dns) {
+    found(
+      'problem',
+      'name server of user networks',
+      `${dns}: containers there cannot resolve each other's names; --repair starts it again`,
+      fix('hutch-dns', () => restartNameServer(ctx.paths.root, ctx.paths.runroot)),
+    );
   }
 
   // Orphans: what is named by a container ID without a readable record. Each is

@@ -198,12 +198,21 @@ describe('user networks (rootless)', { skip: NEEDS_REGISTRY || NO_PASTA }, () =>
     ok(['network', 'create', 'dns']);
     ok(['run', '-d', '--name', 'db', '--network', 'dns', img(), ...HTTPD]);
     try {
-      const pid = Number(readFileSync(join(box.runroot, 'netns', 'infra-dns.pid'), 'utf8'));
+      const pidFile = join(box.runroot, 'netns', 'infra-dns.pid');
+      const pid = Number(readFileSync(pidFile, 'utf8'));
       process.kill(pid, 'SIGKILL');
-      // The next change on any network starts it again, from the records.
-      assert.match(fetchFrom('dns', 'db'), /hello/);
-      const again = Number(readFileSync(join(box.runroot, 'netns', 'infra-dns.pid'), 'utf8'));
+      await new Promise((r) => setTimeout(r, 200));
+      // system check sees it, and --repair starts it again from its records...
+      assert.match(JSON.stringify(box.problems()), /hutch-dns is not running/);
+      ok(['system', 'check', '--repair']);
+      const again = Number(readFileSync(pidFile, 'utf8'));
       assert.notEqual(again, pid);
+      assert.equal(readFileSync(`/proc/${again}/comm`, 'utf8').trim(), 'hutch-dns');
+      assert.match(fetchFrom('dns', 'db'), /hello/);
+      // ...as does the next change on any network.
+      process.kill(again, 'SIGKILL');
+      await new Promise((r) => setTimeout(r, 200));
+      assert.match(fetchFrom('dns', 'db'), /hello/);
     } finally {
       ok(['rm', '-f', 'db']);
       ok(['network', 'rm', 'dns']);
