@@ -13,7 +13,7 @@ import { packageRoot } from '../sys/native-paths.ts';
 import { processStart } from '../sys/process.ts';
 import { writeFileAtomic } from '../util/fs-atomic.ts';
 import { log } from '../util/log.ts';
-import { infraPaths, livePid, withInfraLock } from './infra.ts';
+import { infraPaths, livePid, removeInfraLocked, withInfraLock } from './infra.ts';
 import { NetworkStore } from './store.ts';
 
 const INFRA_DNS_FORWARD = '169.254.1.1';
@@ -70,6 +70,24 @@ export function nameServerDown(root: string, runroot: string): string | undefine
   return livePid(p.dnsPid, isDns) === undefined
     ? `hutch-dns is not running while ${leases} address(es) are leased`
     : undefined;
+}
+
+/** The user networks' namespace (and its pasta and name server) left with no address leased: a killed start's. */
+export function idleInfra(root: string, runroot: string): boolean {
+  const store = new NetworkStore(root);
+  const leases = store.list().reduce((n, net) => n + Object.keys(store.readLeases(net.name)).length, 0);
+  const p = infraPaths(runroot);
+  return (
+    leases === 0 &&
+    (existsSync(p.netns) ||
+      livePid(p.pid, (c) => c.startsWith('pasta') || c.startsWith('passt')) !== undefined)
+  );
+}
+
+export function removeIdleInfra(root: string, runroot: string): void {
+  withInfraLock(runroot, () => {
+    if (idleInfra(root, runroot)) removeInfraLocked(runroot);
+  });
 }
 
 /** Starts the name server again from its records (system check --repair). */

@@ -45,7 +45,7 @@ import { releaseExited } from './cleanup.ts';
 import { openContainers } from './open.ts';
 import { detachBridges } from '../../network/bridge.ts';
 import { networkLeftovers, removeLeftovers } from '../../network/leftovers.ts';
-import { nameServerDown, restartNameServer } from '../../network/dns.ts';
+import { idleInfra, nameServerDown, removeIdleInfra, restartNameServer } from '../../network/dns.ts';
 import { NetworkStore } from '../../network/store.ts';
 import type { NetworkLeftovers } from '../../network/leftovers.ts';
 import type { Containers } from './open.ts';
@@ -527,6 +527,14 @@ export async function checkContainers(ctx: Context, repair: boolean): Promise<Fi
     }
   }
 
+  if (idleInfra(ctx.paths.root, ctx.paths.runroot)) {
+    found(
+      'garbage',
+      "user networks' namespace",
+      'it (with its pasta and name server) is there, but no container holds an address on a user network',
+      fix('the namespace of user networks', () => removeIdleInfra(ctx.paths.root, ctx.paths.runroot)),
+    );
+  }
   // The name server of user networks, while any container is on one.
   const dns = nameServerDown(ctx.paths.root, ctx.paths.runroot);
   if (dns) {

@@ -240,6 +240,11 @@ describe('containers under stress', { skip: SKIP }, () => {
     const bg = ['run', '-d', '-p', '127.0.0.1::80', image, 'sleep', '1000'];
     await rounds('run -d', bg, timed(box, bg), 12);
 
+    // On a user network: the kill may land while the shared namespace, the lease or the veth is made.
+    ok(box, ['network', 'create', 'faults']);
+    const onNet = ['run', '-d', '--network', 'faults', image, 'sleep', '1000'];
+    await rounds('run -d on a user network', onNet, timed(box, onNet), 15);
+
     // A fresh running victim before each stop or rm -f. busybox's sleep as PID 1
     // ignores SIGTERM, so stop -t 1 waits its second, then kills: a long window.
     const victim = (): void => {
@@ -268,5 +273,11 @@ describe('containers under stress', { skip: SKIP }, () => {
       h = held(box);
     }
     assert.deepEqual(h, { mounts: [], runtime: [], conmons: [], networks: [] });
+    // With no container on a user network, its namespace, pasta and name server are gone too.
+    await checkConsistency([HUTCH, 'system', 'check', '--repair', '--format', 'json'], { env });
+    assert.deepEqual(
+      safeList(join(box.runroot, 'netns')).filter((n) => n.startsWith('infra') && !n.endsWith('.lock')),
+      [],
+    );
   });
 });
