@@ -75,6 +75,14 @@ function tool(name: string): string {
   return path;
 }
 
+function hostDefaultGateway(): string | undefined {
+  try {
+    return defaultRoute(readFileSync('/proc/net/route', 'utf8'))?.gateway;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The host's IPv4 default route (/proc/net/route): its gateway, which pasta gives the container too, and interface. */
 export function defaultRoute(routeTable: string): { gateway: string; iface: string } | undefined {
   for (const line of routeTable.split('\n').slice(1)) {
@@ -188,6 +196,8 @@ export interface BridgeNetworkRequest {
   ports: PortBinding[];
   allow: string[];
   rootless: boolean;
+  /** The host's loopback is open to user networks (one setting for all: they share the infra namespace's pasta). */
+  hostLoopback: boolean;
 }
 
 /**
@@ -207,7 +217,8 @@ export async function attachBridgeNetwork(req: BridgeNetworkRequest): Promise<Ne
     helperStart: 0,
     ports,
     dns: [addresses[0]!.gateway],
-    hostGateway: undefined,
+    // The infra namespace's default gateway, which its pasta maps to the host's loopback.
+    hostGateway: req.hostLoopback ? hostDefaultGateway() : undefined,
     addresses,
   };
   if (ports.length === 0) return state;

@@ -34,6 +34,8 @@ export interface BridgeRequest {
   /** What the container answers to on each network besides its aliases: name, short ID, hostname. */
   names: string[];
   hostResolvConf: string;
+  /** The infra namespace's pasta maps its gateway to the host's loopback (applies when the namespace is made). */
+  hostLoopback: boolean;
 }
 
 export interface BridgeAddress {
@@ -59,7 +61,7 @@ export function attachBridges(req: BridgeRequest): BridgeAddress[] {
   const addresses: BridgeAddress[] = [];
   try {
     withInfraLock(req.runroot, () => {
-      const infra = ensureInfraLocked(req.runroot, req.hostResolvConf, INFRA_DNS_FORWARD);
+      const infra = ensureInfraLocked(req.runroot, req.hostResolvConf, INFRA_DNS_FORWARD, req.hostLoopback);
       req.attachments.forEach((a, i) => addresses.push(plug(store, infra, cns, req, a, i)));
       dnsChanged(req.runroot, store, infra);
     });
@@ -118,10 +120,11 @@ export function plugRunning(
   a: BridgeAttachment,
   index: number,
   hostResolvConf: string,
+  hostLoopback: boolean,
 ): BridgeAddress {
   const store = new NetworkStore(root);
   return withInfraLock(runroot, () => {
-    const infra = ensureInfraLocked(runroot, hostResolvConf, INFRA_DNS_FORWARD);
+    const infra = ensureInfraLocked(runroot, hostResolvConf, INFRA_DNS_FORWARD, hostLoopback);
     const address = plug(store, infra, netnsPath(runroot, id), { id, names }, a, index);
     dnsChanged(runroot, store, infra);
     return address;

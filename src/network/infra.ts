@@ -84,9 +84,29 @@ export function ipBatch(netns: string, lines: string[]): void {
  * one is taken down and a new one made; containers on it lose their way out
  * until they restart). The caller holds the infra lock.
  */
-export function ensureInfraLocked(runroot: string, hostResolvConf: string, dnsForward: string): string {
+export function ensureInfraLocked(
+  runroot: string,
+  hostResolvConf: string,
+  dnsForward: string,
+  hostLoopback: boolean,
+): string {
   const p = infraPaths(runroot);
-  if (existsSync(p.netns) && livePid(p.pid, isPasta) !== undefined) return p.netns;
+  const running = existsSync(p.netns) ? livePid(p.pid, isPasta) : undefined;
+  if (running !== undefined) {
+    if (
+      hostLoopback &&
+      readFileSync(`/proc/${running}/cmdline`, 'utf8').split('\0').includes('--no-map-gw')
+    ) {
+      throw new HutchError(
+        'NO_HOST_GATEWAY',
+        "the user networks' namespace was made before the host's loopback was opened to user networks (host_loopback)",
+        {
+          hint: 'It applies when the namespace is next made: stop every container on a user network, then start this one.',
+        },
+      );
+    }
+    return p.netns;
+  }
   const pasta = which('pasta');
   if (!pasta) {
     throw new HutchError(
@@ -110,7 +130,7 @@ export function ensureInfraLocked(runroot: string, hostResolvConf: string, dnsFo
       netns: p.netns,
       pidFile: p.pid,
       ports: [],
-      hostLoopback: false,
+      hostLoopback,
       dnsForward: loopbackOnly ? dnsForward : undefined,
       extra: [],
     });

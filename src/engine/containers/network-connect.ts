@@ -77,6 +77,7 @@ export function connectNetwork(
         { net, aliases: opts.aliases, ip: opts.ip },
         index,
         hostResolvConf(),
+        c.ctx.config.network?.host_loopback === true,
       );
       state.addresses = [...(state.addresses ?? []), address];
     }

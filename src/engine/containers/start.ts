@@ -129,7 +129,19 @@ async function attachUserNetwork(c: Containers, rec: ContainerRecord): Promise<N
   } catch {
     // None on the host: the container gets the fallback resolvers.
   }
+  const wantsHost = rec.options.addHosts.some((h) => /[:=]host-gateway$/.test(h));
+  const hostLoopback = c.ctx.config.network?.host_loopback === true;
   if (mode.kind === 'networks') {
+    // All user networks share one pasta: the host's loopback is open to them all, or to none.
+    if (wantsHost && !hostLoopback) {
+      throw new HutchError(
+        'NO_HOST_GATEWAY',
+        "--add-host NAME:host-gateway on a user network needs the host's loopback opened to user networks",
+        {
+          hint: 'Set host_loopback = true under [network] in hutch.toml (it applies to every container on a user network), or use the default network (pasta).',
+        },
+      );
+    }
     const store = new NetworkStore(c.ctx.paths.root);
     return attachBridgeNetwork({
       id: rec.id,
@@ -145,6 +157,7 @@ async function attachUserNetwork(c: Containers, rec: ContainerRecord): Promise<N
       ports,
       allow: rec.hostConfig.publishAllow ?? [],
       rootless: c.ctx.ident.rootless,
+      hostLoopback,
     });
   }
   return attachNetwork({
@@ -152,9 +165,7 @@ async function attachUserNetwork(c: Containers, rec: ContainerRecord): Promise<N
     runroot: c.ctx.paths.runroot,
     mode,
     ports,
-    hostLoopback:
-      c.ctx.config.network?.host_loopback === true ||
-      rec.options.addHosts.some((h) => /[:=]host-gateway$/.test(h)),
+    hostLoopback: hostLoopback || wantsHost,
     rootless: c.ctx.ident.rootless,
     hostResolvConf,
     allow: rec.hostConfig.publishAllow ?? [],

@@ -6,7 +6,7 @@
  * once the last container is gone.
  */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -256,6 +256,48 @@ describe('user networks (rootless)', { skip: NEEDS_REGISTRY || NO_PASTA }, () =>
       }
     },
   );
+
+  it("reaches the host's loopback as host.containers.internal when hutch.toml opens it to user networks", async () => {
+    ok(['network', 'create', 'tohost']);
+    const server = createServer((s) => s.end('from-the-host\n'));
+    server.unref();
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    const config = join(box.dir, 'loopback.toml');
+    writeFileSync(config, '[network]\nhost_loopback = true\n');
+    try {
+      const refused = h([
+        'run',
+        '--rm',
+        '--network',
+        'tohost',
+        '--add-host',
+        'h:host-gateway',
+        img(),
+        'true',
+      ]);
+      assert.equal(refused.status, 125);
+      assert.match(refused.stderr, /needs the host's loopback opened to user networks/);
+      // This process serves the connection: hutch must not block its event loop.
+      const r = await runHutchAsync(
+        [
+          'run',
+          '--rm',
+          '--network',
+          'tohost',
+          img(),
+          'sh',
+          '-c',
+          `sleep 2 | timeout 10 nc host.containers.internal ${port}`,
+        ],
+        { ...box.env, HUTCH_CONFIG: config },
+      );
+      assert.equal(r.stdout, 'from-the-host\n', r.stderr);
+    } finally {
+      server.close();
+      ok(['network', 'rm', 'tohost']);
+    }
+  });
 
   it('publishes a port of a container on a user network, with --publish-allow', async () => {
     ok(['network', 'create', 'pub']);
