@@ -8,7 +8,7 @@
  *   hutch-portfwd NETNS ALLOW... -- LISTEN...
  *     NETNS   the container's network namespace file
  *     ALLOW   CIDR, IPv4 or IPv6 (e.g. 127.0.0.2/32, ::1/128)
- *     LISTEN  HOST_IP,HOST_PORT,CONTAINER_PORT[,CONTAINER_IP] (TCP); with
+ *     LISTEN  [udp:]HOST_IP,HOST_PORT,CONTAINER_PORT[,CONTAINER_IP]; with
  *             CONTAINER_IP, clients off loopback keep their address too
  *             (keep_source)
  *
@@ -34,6 +34,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_ALLOW 64
@@ -53,6 +54,7 @@ typedef struct {
   /* The container's own address on its network, for clients that are not on loopback (see keep_source). */
   struct in_addr target;
   int has_target;
+  int udp;
 } listener_t;
 
 typedef struct conn conn_t;
@@ -73,7 +75,7 @@ struct conn {
 
 /* epoll data: which fd of which connection, or a listener. */
 typedef struct {
-  int kind; /* 0 listener, 1 client side, 2 server side */
+  int kind; /* 0 TCP listener, 1 client side, 2 server side, 3 UDP listener, 4 UDP session */
   void *ptr;
 } tag_t;
 
@@ -229,6 +231,56 @@ static int keep_source(int fd) {
   return setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof mark);
 }
 
+/*
+ * A socket in the container's namespace to the container's port, bound to
+ * the client's own address: a loopback address as it is (127.0.0.0/8 and
+ * ::1 are local everywhere), another with keep_source when the container's
+ * address is known, else none (the client then arrives from loopback).
+ * Connected (TCP: connecting). Returns -1 when no socket could be made.
+ */
+static int upstream(const listener_t *l, const struct sockaddr_storage *peer, int type) {
+  int v4 = peer->ss_family == AF_INET ||
+           IN6_IS_ADDR_V4MAPPED(&((const struct sockaddr_in6 *)peer)->sin6_addr);
+  struct sockaddr_storage src, dst;
+  socklen_t len;
+  memset(&src, 0, sizeof src);
+  memset(&dst, 0, sizeof dst);
+  if (v4) {
+    struct sockaddr_in *s4 = (struct sockaddr_in *)&src, *d4 = (struct sockaddr_in *)&dst;
+    s4->sin_family = d4->sin_family = AF_INET;
+    if (peer->ss_family == AF_INET) s4->sin_addr = ((const struct sockaddr_in *)peer)->sin_addr;
+    else memcpy(&s4->sin_addr, ((const struct sockaddr_in6 *)peer)->sin6_addr.s6_addr + 12, 4);
+    d4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    d4->sin_port = htons((unsigned short)l->container_port);
+    len = sizeof(struct sockaddr_in);
+  } else {
+    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&src, *d6 = (struct sockaddr_in6 *)&dst;
+    s6->sin6_family = d6->sin6_family = AF_INET6;
+    s6->sin6_addr = ((const struct sockaddr_in6 *)peer)->sin6_addr;
+    d6->sin6_addr = in6addr_loopback;
+    d6->sin6_port = htons((unsigned short)l->container_port);
+    len = sizeof(struct sockaddr_in6);
+  }
+  int fd = socket(v4 ? AF_INET : AF_INET6, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  if (v4 && l->has_target && ntohl(((struct sockaddr_in *)&src)->sin_addr.s_addr) >> 24 != 127) {
+    if (keep_source(fd) == 0 && bind(fd, (struct sockaddr *)&src, len) == 0) {
+      ((struct sockaddr_in *)&dst)->sin_addr = l->target;
+    } else {
+      /* Not allowed here after all: from loopback, unbound. */
+      close(fd);
+      fd = socket(AF_INET, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+      if (fd < 0) return -1;
+    }
+  } else if (bind(fd, (struct sockaddr *)&src, len) != 0) { /* unbound: the kernel picks */
+  }
+  if (connect(fd, (struct sockaddr *)&dst, len) != 0 && errno != EINPROGRESS) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
 static void on_accept(listener_t *l) {
   for (;;) {
     struct sockaddr_storage peer;
@@ -241,50 +293,8 @@ static void on_accept(listener_t *l) {
       close(cfd);
       continue;
     }
-    /* To the container's loopback, from the client's own address. */
-    int v4 = peer.ss_family == AF_INET ||
-             IN6_IS_ADDR_V4MAPPED(&((struct sockaddr_in6 *)&peer)->sin6_addr);
-    int sfd = socket(v4 ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int sfd = upstream(l, &peer, SOCK_STREAM);
     if (sfd < 0) {
-      close(cfd);
-      continue;
-    }
-    struct sockaddr_storage src, dst;
-    socklen_t slen, dlen;
-    memset(&src, 0, sizeof src);
-    memset(&dst, 0, sizeof dst);
-    if (v4) {
-      struct sockaddr_in *s4 = (struct sockaddr_in *)&src, *d4 = (struct sockaddr_in *)&dst;
-      s4->sin_family = d4->sin_family = AF_INET;
-      if (peer.ss_family == AF_INET) s4->sin_addr = ((struct sockaddr_in *)&peer)->sin_addr;
-      else memcpy(&s4->sin_addr, ((struct sockaddr_in6 *)&peer)->sin6_addr.s6_addr + 12, 4);
-      d4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-      d4->sin_port = htons((unsigned short)l->container_port);
-      slen = dlen = sizeof(struct sockaddr_in);
-    } else {
-      struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&src, *d6 = (struct sockaddr_in6 *)&dst;
-      s6->sin6_family = d6->sin6_family = AF_INET6;
-      s6->sin6_addr = ((struct sockaddr_in6 *)&peer)->sin6_addr;
-      d6->sin6_addr = in6addr_loopback;
-      d6->sin6_port = htons((unsigned short)l->container_port);
-      slen = dlen = sizeof(struct sockaddr_in6);
-    }
-    /* A client address that is not local here is kept only with a target (keep_source); else from loopback. */
-    if (v4 && l->has_target && ntohl(((struct sockaddr_in *)&src)->sin_addr.s_addr) >> 24 != 127) {
-      if (keep_source(sfd) == 0 && bind(sfd, (struct sockaddr *)&src, slen) == 0) {
-        ((struct sockaddr_in *)&dst)->sin_addr = l->target;
-      } else {
-        close(sfd);
-        sfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (sfd < 0) {
-          close(cfd);
-          continue;
-        }
-      }
-    } else if (bind(sfd, (struct sockaddr *)&src, slen) != 0) { /* unbound: the kernel picks */
-    }
-    if (connect(sfd, (struct sockaddr *)&dst, dlen) != 0 && errno != EINPROGRESS) {
-      close(sfd);
       close(cfd);
       continue;
     }
@@ -297,8 +307,91 @@ static void on_accept(listener_t *l) {
   }
 }
 
+/*
+ * UDP: one session per client address, a connected socket in the container's
+ * namespace (made by upstream()), ended after a minute without traffic.
+ * Datagrams from clients outside the allowlist are dropped.
+ */
+#define MAX_SESSIONS 256
+#define SESSION_IDLE 60
+
+typedef struct {
+  int fd;
+  listener_t *l;
+  struct sockaddr_storage peer;
+  socklen_t plen;
+  time_t last;
+} session_t;
+
+static session_t sessions[MAX_SESSIONS];
+static char dgram[65536];
+
+static void end_session(session_t *s) {
+  tags[s->fd]->ptr = NULL;
+  epoll_ctl(ep, EPOLL_CTL_DEL, s->fd, NULL);
+  close(s->fd);
+  s->fd = 0;
+}
+
+static session_t *session_for(listener_t *l, const struct sockaddr_storage *peer, socklen_t plen) {
+  session_t *free_slot = NULL, *oldest = NULL;
+  for (int i = 0; i < MAX_SESSIONS; i++) {
+    session_t *s = &sessions[i];
+    if (s->fd <= 0) {
+      if (!free_slot) free_slot = s;
+      continue;
+    }
+    if (s->l == l && s->plen == plen && memcmp(&s->peer, peer, plen) == 0) return s;
+    if (!oldest || s->last < oldest->last) oldest = s;
+  }
+  session_t *s = free_slot;
+  if (!s) {
+    end_session(oldest);
+    s = oldest;
+  }
+  int fd = upstream(l, peer, SOCK_DGRAM);
+  if (fd < 0) return NULL;
+  s->fd = fd;
+  s->l = l;
+  memcpy(&s->peer, peer, plen);
+  s->plen = plen;
+  add_fd(fd, 4, s, EPOLLIN);
+  return s;
+}
+
+static void on_datagram(listener_t *l) {
+  for (;;) {
+    struct sockaddr_storage peer;
+    socklen_t plen = sizeof peer;
+    ssize_t n = recvfrom(l->fd, dgram, sizeof dgram, 0, (struct sockaddr *)&peer, &plen);
+    if (n < 0) return;
+    if (!allowed(&peer)) continue;
+    session_t *s = session_for(l, &peer, plen);
+    if (!s) continue;
+    s->last = time(NULL);
+    send(s->fd, dgram, (size_t)n, 0);
+  }
+}
+
+static void on_reply(session_t *s) {
+  for (;;) {
+    ssize_t n = recv(s->fd, dgram, sizeof dgram, 0);
+    if (n < 0) return;
+    s->last = time(NULL);
+    sendto(s->l->fd, dgram, (size_t)n, 0, (struct sockaddr *)&s->peer, s->plen);
+  }
+}
+
+static void expire_sessions(void) {
+  time_t now = time(NULL);
+  for (int i = 0; i < MAX_SESSIONS; i++)
+    if (sessions[i].fd > 0 && now - sessions[i].last > SESSION_IDLE) end_session(&sessions[i]);
+}
+
 static int listen_on(const char *spec, listener_t *l) {
   char ip[64];
+  l->udp = strncmp(spec, "udp:", 4) == 0;
+  if (l->udp) spec += 4;
   int hp, cp;
   const char *c1 = strchr(spec, ',');
   const char *c2 = c1 ? strchr(c1 + 1, ',') : NULL;
@@ -326,12 +419,12 @@ static int listen_on(const char *spec, listener_t *l) {
   } else {
     return -1;
   }
-  int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int fd = socket(ss.ss_family, (l->udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   int one = 1;
   if (fd < 0) return -1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   if (ss.ss_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-  if (bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, 128) != 0) {
+  if (bind(fd, (struct sockaddr *)&ss, len) != 0 || (!l->udp && listen(fd, 128) != 0)) {
     fprintf(stderr, "hutch-portfwd: listen on %s port %d: %s\n", ip, hp, strerror(errno));
     return -1;
   }
@@ -365,7 +458,7 @@ int main(int argc, char **argv) {
   close(ns);
   ep = epoll_create1(EPOLL_CLOEXEC);
   if (ep < 0) die("epoll_create1");
-  for (i = 0; i < nlisten; i++) add_fd(listeners[i].fd, 0, &listeners[i], EPOLLIN);
+  for (i = 0; i < nlisten; i++) add_fd(listeners[i].fd, listeners[i].udp ? 3 : 0, &listeners[i], EPOLLIN);
   /* Ready: say so, and let go of the starter's pipe and terminal. */
   if (write(1, "ready\n", 6) != 6) return 1;
   int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -377,16 +470,25 @@ int main(int argc, char **argv) {
   setsid();
   struct epoll_event evs[64];
   for (;;) {
-    int n = epoll_wait(ep, evs, 64, -1);
+    int n = epoll_wait(ep, evs, 64, 5000);
     if (n < 0) {
       if (errno == EINTR) continue;
       die("epoll_wait");
     }
+    expire_sessions();
     for (int k = 0; k < n; k++) {
       tag_t *t = evs[k].data.ptr;
       if (!t || !t->ptr) continue;
       if (t->kind == 0) {
         on_accept(t->ptr);
+        continue;
+      }
+      if (t->kind == 3) {
+        on_datagram(t->ptr);
+        continue;
+      }
+      if (t->kind == 4) {
+        on_reply(t->ptr);
         continue;
       }
       conn_t *c = t->ptr;

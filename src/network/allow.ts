@@ -82,25 +82,9 @@ export function splitForAllowlist(ports: PortBinding[], host: HostAddresses): Al
       continue;
     }
     if (host.primary) split.pasta.push({ ...b, hostIp: host.primary });
-    // UDP elsewhere cannot be judged (hutch-portfwd carries TCP): it is published on the primary address only.
-    if (b.protocol === 'tcp') {
-      for (const ip of ['127.0.0.1', '::1', ...host.others]) split.forward.push({ ...b, hostIp: ip });
-    }
+    for (const ip of ['127.0.0.1', '::1', ...host.others]) split.forward.push({ ...b, hostIp: ip });
   }
   return split;
-}
-
-/** Refuses what cannot be enforced, at create. */
-export function checkAllowable(ports: PortBinding[]): void {
-  for (const b of ports) {
-    if (b.protocol === 'udp' && b.hostIp !== '' && isLoopbackAddress(b.hostIp)) {
-      throw new HutchError(
-        'BAD_FLAG',
-        `--publish-allow cannot judge UDP clients on the host's loopback (${b.hostIp}:${b.hostPort}/udp)`,
-        { hint: 'Publish the UDP port on another address, or without --publish-allow.' },
-      );
-    }
-  }
 }
 
 /**

@@ -45,7 +45,8 @@ export async function startForwarder(
   const { spawn } = process.getBuiltinModule('node:child_process');
   const listen = ports.map(
     (p) =>
-      `${p.hostIp},${p.hostPort},${p.containerPort}${target && !p.hostIp.includes(':') ? `,${target}` : ''}`,
+      `${p.protocol === 'udp' ? 'udp:' : ''}${p.hostIp},${p.hostPort},${p.containerPort}` +
+      (target && !p.hostIp.includes(':') ? `,${target}` : ''),
   );
   const child = spawn(portfwdPath(), [netns, ...allow, '--', ...listen], {
     detached: true,

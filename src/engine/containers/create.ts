@@ -37,7 +37,7 @@ import { log } from '../../util/log.ts';
 import { which } from '../../util/which.ts';
 import { defaultNetworkMode, parseNetworkMode } from '../../network/mode.ts';
 import type { NetworkMode } from '../../network/mode.ts';
-import { checkAllowable, parseAllow } from '../../network/allow.ts';
+import { parseAllow } from '../../network/allow.ts';
 import { checkAttachable } from '../../network/bridge.ts';
 import { NetworkStore } from '../../network/store.ts';
 import { checkDistinct, parseExposed, parsePublish } from '../../network/ports.ts';
@@ -116,15 +116,6 @@ function publishedPorts(req: CreateRequest, mode: NetworkMode): PortBinding[] {
     log.warn(`published ports are discarded with --network ${mode.kind}`);
     return [];
   }
-  if (mode.kind === 'networks') {
-    const udp = bindings.find((b) => b.protocol === 'udp');
-    if (udp) {
-      throw bad(
-        `UDP port ${udp.containerPort} cannot be published on a user network yet (hutch-portfwd carries TCP)`,
-        'Publish it with the default network (pasta), or publish TCP ports only.',
-      );
-    }
-  }
   return bindings;
 }
 
@@ -162,7 +153,6 @@ function publishAllow(req: CreateRequest, mode: NetworkMode, bindings: PortBindi
   if (bindings.length === 0 && !req.publishAll) {
     throw bad('--publish-allow without a published port', 'Publish ports with -p or -P.');
   }
-  checkAllowable(bindings);
   return allow;
 }
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { allowRules, checkAllowable, parseAllow, splitForAllowlist } from '../../../src/network/allow.ts';
+import { allowRules, parseAllow, splitForAllowlist } from '../../../src/network/allow.ts';
 import { parsePublish } from '../../../src/network/ports.ts';
 
 describe('--publish-allow', () => {
@@ -28,10 +28,17 @@ describe('--publish-allow', () => {
       ['192.0.2.2:8080/tcp', '10.1.1.1:7070/tcp', '192.0.2.2:5353/udp'],
     );
     assert.deepEqual(
-      split.forward.map((b) => `${b.hostIp}:${b.hostPort}`),
-      ['127.0.0.1:8080', '::1:8080', 'fd00::2:8080', '127.0.0.1:9090'],
+      split.forward.map((b) => `${b.hostIp}:${b.hostPort}/${b.protocol}`),
+      [
+        '127.0.0.1:8080/tcp',
+        '::1:8080/tcp',
+        'fd00::2:8080/tcp',
+        '127.0.0.1:9090/tcp',
+        '127.0.0.1:5353/udp',
+        '::1:5353/udp',
+        'fd00::2:5353/udp',
+      ],
     );
-    assert.throws(() => checkAllowable(parsePublish('127.0.0.1:53:53/udp')), /cannot judge UDP/);
   });
 
   it('writes rules that judge only published ports, and not on loopback', () => {
