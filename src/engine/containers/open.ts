@@ -4,6 +4,7 @@
  * where containers tell images and volumes that they are in use.
  */
 import { ContainerStore } from '../../runtime/containers/store.ts';
+import { removeInfraLocked, withInfraLock } from '../../network/infra.ts';
 import { networkLeftovers, removeLeftovers } from '../../network/leftovers.ts';
 import type { ImageDb } from '../../image/store/db.ts';
 import { OciRuntime, pickRuntime } from '../../runtime/oci/runtime.ts';
@@ -89,4 +90,6 @@ onStopAll(async (ctx) => {
   }
   // Whatever a killed start left: nothing runs now that could need it.
   for (const [id, left] of networkLeftovers(ctx.paths.runroot)) removeLeftovers(ctx.paths, id, left);
+  // And the user networks' namespace with its pasta and name server, whatever leases say.
+  withInfraLock(ctx.paths.runroot, () => removeInfraLocked(ctx.paths.runroot));
 });
