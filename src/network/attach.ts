@@ -18,6 +18,7 @@ import { ipBatch } from './infra.ts';
 import type { NetworkMode } from './mode.ts';
 import { createNetns, netnsPath, removeNetns } from './netns.ts';
 import { startPasta } from './pasta.ts';
+import { onlyLoopbackResolvers, PASTA_DNS_FORWARD } from './resolv.ts';
 import { attachBridges, detachBridges } from './bridge.ts';
 import type { BridgeAddress, BridgeAttachment } from './bridge.ts';
 import type { PortBinding } from './ports.ts';
@@ -57,9 +58,6 @@ export interface AttachRequest {
   allow: string[];
 }
 
-/** The address pasta answers as the host's resolver when that is on the host's loopback. */
-const PASTA_DNS = '169.254.1.1';
-
 function helperFiles(runroot: string, id: string): { pid: string; sock: string; log: string } {
   const base = netnsPath(runroot, id);
   return { pid: `${base}.pid`, sock: `${base}.sock`, log: `${base}.log` };
@@ -94,14 +92,6 @@ export function defaultRoute(routeTable: string): { gateway: string; iface: stri
   return undefined;
 }
 
-function onlyLoopbackResolvers(resolv: string): boolean {
-  const servers = resolv
-    .split('\n')
-    .map((l) => /^\s*nameserver\s+(\S+)/.exec(l)?.[1])
-    .filter((s): s is string => s !== undefined);
-  return servers.every((s) => s.startsWith('127.') || s === '::1');
-}
-
 export async function attachNetwork(req: AttachRequest): Promise<NetworkState> {
   const program = tool(req.mode.kind);
   const ports = await allocatePorts(req.ports, req.rootless);
@@ -110,7 +100,7 @@ export async function attachNetwork(req: AttachRequest): Promise<NetworkState> {
   createNetns(netns);
   try {
     if (req.mode.kind === 'pasta') {
-      const dnsForward = onlyLoopbackResolvers(req.hostResolvConf) ? PASTA_DNS : undefined;
+      const dnsForward = onlyLoopbackResolvers(req.hostResolvConf) ? PASTA_DNS_FORWARD : undefined;
       let routeTable = '';
       try {
         routeTable = readFileSync('/proc/net/route', 'utf8');

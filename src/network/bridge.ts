@@ -17,6 +17,7 @@ import {
   withInfraLock,
 } from './infra.ts';
 import { createNetns, netnsPath, removeNetns } from './netns.ts';
+import { PASTA_DNS_FORWARD } from './resolv.ts';
 import { NetworkStore, pickAddress } from './store.ts';
 import type { NetworkRecord } from './store.ts';
 
@@ -47,9 +48,6 @@ export interface BridgeAddress {
   index?: number;
 }
 
-/** The address pasta answers as the host's resolver, for hutch-dns's upstream when the host's is on loopback. */
-export const INFRA_DNS_FORWARD = '169.254.1.1';
-
 function vethName(id: string, i: number): string {
   return `vh${id.slice(0, 10)}${i}`;
 }
@@ -61,7 +59,7 @@ export function attachBridges(req: BridgeRequest): BridgeAddress[] {
   const addresses: BridgeAddress[] = [];
   try {
     withInfraLock(req.runroot, () => {
-      const infra = ensureInfraLocked(req.runroot, req.hostResolvConf, INFRA_DNS_FORWARD, req.hostLoopback);
+      const infra = ensureInfraLocked(req.runroot, req.hostResolvConf, PASTA_DNS_FORWARD, req.hostLoopback);
       req.attachments.forEach((a, i) => addresses.push(plug(store, infra, cns, req, a, i)));
       dnsChanged(req.runroot, store, infra);
     });
@@ -124,7 +122,7 @@ export function plugRunning(
 ): BridgeAddress {
   const store = new NetworkStore(root);
   return withInfraLock(runroot, () => {
-    const infra = ensureInfraLocked(runroot, hostResolvConf, INFRA_DNS_FORWARD, hostLoopback);
+    const infra = ensureInfraLocked(runroot, hostResolvConf, PASTA_DNS_FORWARD, hostLoopback);
     const address = plug(store, infra, netnsPath(runroot, id), { id, names }, a, index);
     dnsChanged(runroot, store, infra);
     return address;

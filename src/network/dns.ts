@@ -14,9 +14,8 @@ import { processStart } from '../sys/process.ts';
 import { writeFileAtomic } from '../util/fs-atomic.ts';
 import { log } from '../util/log.ts';
 import { infraPaths, livePid, removeInfraLocked, withInfraLock } from './infra.ts';
+import { nameservers, PASTA_DNS_FORWARD } from './resolv.ts';
 import { NetworkStore } from './store.ts';
-
-const INFRA_DNS_FORWARD = '169.254.1.1';
 
 /** The records file: `listen GATEWAY` per network in use, `host GATEWAY NAME IP` per name. */
 export function dnsRecords(store: NetworkStore): string {
@@ -32,11 +31,10 @@ export function dnsRecords(store: NetworkStore): string {
 
 /** The host's resolvers, or pasta's forwarder when they are all on the host's loopback. */
 export function upstreams(hostResolvConf: string): string[] {
-  const servers = hostResolvConf
-    .split('\n')
-    .map((l) => /^\s*nameserver\s+(\S+)/.exec(l)?.[1])
-    .filter((s): s is string => s !== undefined && /^\d+\.\d+\.\d+\.\d+$/.test(s) && !s.startsWith('127.'));
-  return servers.length > 0 ? servers : [INFRA_DNS_FORWARD];
+  const servers = nameservers(hostResolvConf).filter(
+    (s) => /^\d+\.\d+\.\d+\.\d+$/.test(s) && !s.startsWith('127.'),
+  );
+  return servers.length > 0 ? servers : [PASTA_DNS_FORWARD];
 }
 
 const isDns = (c: string): boolean => c === 'hutch-dns';

@@ -16,6 +16,7 @@ import { log } from '../util/log.ts';
 import { lookPath, which } from '../util/which.ts';
 import { createNetns, netnsDir, removeNetns } from './netns.ts';
 import { startPasta } from './pasta.ts';
+import { onlyLoopbackResolvers } from './resolv.ts';
 import type { NetworkRecord } from './store.ts';
 
 export function infraPaths(runroot: string): {
@@ -120,11 +121,7 @@ export function ensureInfraLocked(
   removeNetns(p.netns);
   createNetns(p.netns);
   try {
-    const loopbackOnly = hostResolvConf
-      .split('\n')
-      .map((l) => /^\s*nameserver\s+(\S+)/.exec(l)?.[1])
-      .filter((s): s is string => s !== undefined)
-      .every((s) => s.startsWith('127.') || s === '::1');
+    const loopbackOnly = onlyLoopbackResolvers(hostResolvConf);
     startPasta({
       pasta,
       netns: p.netns,
