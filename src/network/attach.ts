@@ -20,7 +20,7 @@ import { createNetns, netnsPath, removeNetns } from './netns.ts';
 import { startPasta } from './pasta.ts';
 import { onlyLoopbackResolvers, PASTA_DNS_FORWARD } from './resolv.ts';
 import { attachBridges, detachBridges } from './bridge.ts';
-import type { BridgeAddress, BridgeAttachment } from './bridge.ts';
+import type { BridgeAddress, BridgeRequest } from './bridge.ts';
 import type { PortBinding } from './ports.ts';
 import { SLIRP_DNS, SLIRP_GATEWAY, startSlirp } from './slirp.ts';
 
@@ -176,18 +176,10 @@ export async function attachNetwork(req: AttachRequest): Promise<NetworkState> {
   }
 }
 
-export interface BridgeNetworkRequest {
-  id: string;
-  root: string;
-  runroot: string;
-  attachments: BridgeAttachment[];
-  names: string[];
-  hostResolvConf: string;
+export interface BridgeNetworkRequest extends BridgeRequest {
   ports: PortBinding[];
   allow: string[];
   rootless: boolean;
-  /** The host's loopback is open to user networks (one setting for all: they share the infra namespace's pasta). */
-  hostLoopback: boolean;
 }
 
 /**

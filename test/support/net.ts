@@ -1,6 +1,7 @@
 /** Networking test helpers shared by the rootless network tests. */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PROJECT } from './hutch.ts';
 
@@ -36,4 +37,29 @@ export function udpEchoRun(
     '/udp-echo',
     '9999',
   ];
+}
+
+/** The live processes (by name, sorted) whose command line names a file of RUNROOT/netns: pasta, slirp4netns, hutch-dns, hutch-portfwd. */
+export function networkHelpers(runroot: string): string[] {
+  const dir = join(runroot, 'netns');
+  const out: string[] = [];
+  for (const p of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+    try {
+      if (/\) [ZX] /.test(readFileSync(`/proc/${p}/stat`, 'utf8'))) continue;
+      if (readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(dir))
+        out.push(readFileSync(`/proc/${p}/comm`, 'utf8').trim());
+    } catch {
+      // Ended meanwhile.
+    }
+  }
+  return out.sort();
+}
+
+/** What RUNROOT/netns holds, but the lock files that may stay. */
+export function netnsFiles(runroot: string): string[] {
+  try {
+    return readdirSync(join(runroot, 'netns')).filter((n) => !n.endsWith('.lock'));
+  } catch {
+    return [];
+  }
 }

@@ -8,14 +8,13 @@
  */
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import type { Server } from 'node:net';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { testHosts } from '../../setup/testhosts.ts';
 import { runHutchAsync, sandbox } from '../../support/hutch.ts';
-import { udpEchoRun } from '../../support/net.ts';
+import { networkHelpers, netnsFiles as netnsListing, udpEchoRun } from '../../support/net.ts';
 import type { Sandbox } from '../../support/hutch.ts';
 import { NEEDS_REGISTRY, REGISTRY } from '../../support/images.ts';
 import { which } from '../../../src/util/which.ts';
@@ -90,28 +89,8 @@ describe('rootless networking', { skip: NEEDS_REGISTRY || NO_PASTA }, () => {
     assert.equal(r.status, 0, `hutch ${args.join(' ')}: ${r.stderr}`);
     return r.stdout;
   };
-  /** Helpers (pasta, slirp4netns) working on this store's namespaces. */
-  const helpers = (): number[] => {
-    const out: number[] = [];
-    for (const p of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
-      try {
-        const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
-        if (/\) [ZX] /.test(stat)) continue;
-        if (readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(join(box.runroot, 'netns')))
-          out.push(Number(p));
-      } catch {
-        // Ended meanwhile.
-      }
-    }
-    return out;
-  };
-  const netnsFiles = (): string[] => {
-    try {
-      return readdirSync(join(box.runroot, 'netns'));
-    } catch {
-      return [];
-    }
-  };
+  const helpers = (): string[] => networkHelpers(box.runroot);
+  const netnsFiles = (): string[] => netnsListing(box.runroot);
 
   before(() => {
     box = sandbox();

@@ -6,14 +6,14 @@
  * once the last container is gone.
  */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { testHosts } from '../../setup/testhosts.ts';
 import { runHutchAsync, sandbox } from '../../support/hutch.ts';
-import { udpEchoRun } from '../../support/net.ts';
+import { networkHelpers, netnsFiles as netnsListing, udpEchoRun } from '../../support/net.ts';
 import type { Sandbox } from '../../support/hutch.ts';
 import { NEEDS_REGISTRY, REGISTRY } from '../../support/images.ts';
 import { which } from '../../../src/util/which.ts';
@@ -52,28 +52,8 @@ describe('user networks (rootless)', { skip: NEEDS_REGISTRY || NO_PASTA }, () =>
       '-c',
       `echo "GET /i.html HTTP/1.0" | timeout 5 nc ${host} 80`,
     ]).stdout;
-  /** Processes working for this store's networks (pasta, hutch-dns, hutch-portfwd). */
-  const helpers = (): string[] => {
-    const out: string[] = [];
-    for (const p of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
-      try {
-        if (/\) [ZX] /.test(readFileSync(`/proc/${p}/stat`, 'utf8'))) continue;
-        const cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8');
-        if (cmd.includes(join(box.runroot, 'netns')))
-          out.push(readFileSync(`/proc/${p}/comm`, 'utf8').trim());
-      } catch {
-        // Ended meanwhile.
-      }
-    }
-    return out.sort();
-  };
-  const netnsFiles = (): string[] => {
-    try {
-      return readdirSync(join(box.runroot, 'netns')).filter((n) => !n.endsWith('.lock'));
-    } catch {
-      return [];
-    }
-  };
+  const helpers = (): string[] => networkHelpers(box.runroot);
+  const netnsFiles = (): string[] => netnsListing(box.runroot);
 
   before(() => {
     box = sandbox();
