@@ -47,6 +47,23 @@ export function printJson(value: unknown): void {
   out(JSON.stringify(value, null, 4));
 }
 
+/** `inspect`'s output: the objects as indented JSON, or each through a --format template. */
+export async function printInspected(found: object[], format: string | undefined): Promise<void> {
+  if (format === undefined || format === 'json') {
+    printJson(found);
+    return;
+  }
+  const { formatOne } = await import('../util/format.lazy.ts');
+  for (const f of found) out(formatOne(f, format));
+}
+
+/** Reports each error of a command that went on past them; the exit code is the highest of theirs (0 for none). */
+export function reportErrors(errors: unknown[]): number {
+  let code = 0;
+  for (const e of errors) code = Math.max(code, reportError(e));
+  return code;
+}
+
 /** Prints an error as docker and podman do ("Error: ...") and returns its exit code. */
 export function reportError(e: unknown): number {
   const debug = process.env.HUTCH_LOG_LEVEL === 'debug';

@@ -6,7 +6,6 @@
  * Leases are released, and the infra namespace taken down with the last of
  * them, when the container ends.
  */
-import { HutchError } from '../util/errors.ts';
 import { dnsChanged } from './dns.ts';
 import {
   ensureBridge,
@@ -17,7 +16,6 @@ import {
   withInfraLock,
 } from './infra.ts';
 import { createNetns, netnsPath, removeNetns } from './netns.ts';
-import { PASTA_DNS_FORWARD } from './resolv.ts';
 import { NetworkStore, pickAddress } from './store.ts';
 import type { NetworkRecord } from './store.ts';
 
@@ -59,7 +57,7 @@ export function attachBridges(req: BridgeRequest): BridgeAddress[] {
   const addresses: BridgeAddress[] = [];
   try {
     withInfraLock(req.runroot, () => {
-      const infra = ensureInfraLocked(req.runroot, req.hostResolvConf, PASTA_DNS_FORWARD, req.hostLoopback);
+      const infra = ensureInfraLocked(req.runroot, req.hostResolvConf, req.hostLoopback);
       req.attachments.forEach((a, i) => addresses.push(plug(store, infra, cns, req, a, i)));
       dnsChanged(req.runroot, store, infra);
     });
@@ -122,7 +120,7 @@ export function plugRunning(
 ): BridgeAddress {
   const store = new NetworkStore(root);
   return withInfraLock(runroot, () => {
-    const infra = ensureInfraLocked(runroot, hostResolvConf, PASTA_DNS_FORWARD, hostLoopback);
+    const infra = ensureInfraLocked(runroot, hostResolvConf, hostLoopback);
     const address = plug(store, infra, netnsPath(runroot, id), { id, names }, a, index);
     dnsChanged(runroot, store, infra);
     return address;
@@ -172,7 +170,7 @@ export function detachBridges(root: string, runroot: string, id: string): void {
   });
 }
 
+/** At create and connect: a fixed --ip must be a host address of the network (whether it is free, start decides). */
 export function checkAttachable(net: NetworkRecord, ip: string | undefined): void {
   if (ip !== undefined) pickAddress(net, {}, ip);
-  if (!net.bridge) throw new HutchError('NETWORK_BROKEN', `network ${net.name} has no bridge name`);
 }

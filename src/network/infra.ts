@@ -16,7 +16,7 @@ import { log } from '../util/log.ts';
 import { lookPath, which } from '../util/which.ts';
 import { createNetns, netnsDir, removeNetns } from './netns.ts';
 import { startPasta } from './pasta.ts';
-import { onlyLoopbackResolvers } from './resolv.ts';
+import { onlyLoopbackResolvers, PASTA_DNS_FORWARD } from './resolv.ts';
 import type { NetworkRecord } from './store.ts';
 
 export function infraPaths(runroot: string): {
@@ -85,12 +85,7 @@ export function ipBatch(netns: string, lines: string[]): void {
  * one is taken down and a new one made; containers on it lose their way out
  * until they restart). The caller holds the infra lock.
  */
-export function ensureInfraLocked(
-  runroot: string,
-  hostResolvConf: string,
-  dnsForward: string,
-  hostLoopback: boolean,
-): string {
+export function ensureInfraLocked(runroot: string, hostResolvConf: string, hostLoopback: boolean): string {
   const p = infraPaths(runroot);
   const running = existsSync(p.netns) ? livePid(p.pid, isPasta) : undefined;
   if (running !== undefined) {
@@ -128,7 +123,7 @@ export function ensureInfraLocked(
       pidFile: p.pid,
       ports: [],
       hostLoopback,
-      dnsForward: loopbackOnly ? dnsForward : undefined,
+      dnsForward: loopbackOnly ? PASTA_DNS_FORWARD : undefined,
       extra: [],
     });
     // Containers' packets are forwarded from their bridge out through pasta's interface.

@@ -7,7 +7,7 @@ import { noSuchContainer } from '../../runtime/containers/store.ts';
 import { FORMAT_TEMPLATE } from '../args/common.ts';
 import type { CommandSpec, Parsed } from '../args/spec.ts';
 import { contextFor } from '../context.ts';
-import { out, reportError } from '../output.ts';
+import { printInspected, reportError } from '../output.ts';
 
 /** `inspect` of images (containers join when they exist): Docker's JSON, or a template per object. */
 export async function runInspectImages(args: Parsed): Promise<number> {
@@ -35,12 +35,7 @@ export async function runInspectImages(args: Parsed): Promise<number> {
       code = reportError(e);
     }
   }
-  const format = typeof args.opts.format === 'string' ? args.opts.format : undefined;
-  if (format === undefined || format === 'json') out(JSON.stringify(found, null, 4));
-  else {
-    const { formatOne } = await import('../../util/format.lazy.ts');
-    for (const f of found) out(formatOne(f, format));
-  }
+  await printInspected(found, typeof args.opts.format === 'string' ? args.opts.format : undefined);
   return code;
 }
 

@@ -14,7 +14,7 @@ import { HutchError } from '../../util/errors.ts';
 import { FORMAT_TEMPLATE } from '../args/common.ts';
 import type { CommandSpec, OptionSpec, Parsed } from '../args/spec.ts';
 import { contextFor } from '../context.ts';
-import { out, reportError } from '../output.ts';
+import { out, printInspected, reportErrors } from '../output.ts';
 import { confirm } from '../prompt.ts';
 
 const list = (v: Parsed['opts'][string]): string[] => (Array.isArray(v) ? v : []);
@@ -100,15 +100,8 @@ const inspect: CommandSpec = {
   options: [FORMAT_TEMPLATE],
   run: async (args): Promise<number> => {
     const { found, errors } = inspectNetworks(await contextFor(args), args.operands);
-    const format = str(args.opts.format);
-    if (format === undefined || format === 'json') out(JSON.stringify(found, null, 4));
-    else {
-      const { formatOne } = await import('../../util/format.lazy.ts');
-      for (const f of found) out(formatOne(f, format));
-    }
-    let code = 0;
-    for (const e of errors) code = Math.max(code, reportError(e));
-    return code;
+    await printInspected(found, typeof args.opts.format === 'string' ? args.opts.format : undefined);
+    return reportErrors(errors);
   },
 };
 
@@ -121,9 +114,7 @@ const rm: CommandSpec = {
   run: async (args): Promise<number> => {
     const { removed, errors } = removeNetworks(await contextFor(args), args.operands);
     for (const name of removed) out(name);
-    let code = 0;
-    for (const e of errors) code = Math.max(code, reportError(e));
-    return code;
+    return reportErrors(errors);
   },
 };
 

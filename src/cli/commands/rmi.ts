@@ -3,15 +3,13 @@ import '../../engine/containers/open.ts';
 import { removeImages } from '../../engine/images.ts';
 import type { CommandSpec, OptionSpec, Parsed } from '../args/spec.ts';
 import { contextFor } from '../context.ts';
-import { out, reportError } from '../output.ts';
+import { out, reportErrors } from '../output.ts';
 
 export async function runRmi(args: Parsed): Promise<number> {
   const { results, errors } = removeImages(await contextFor(args), args.operands, args.opts.force === true);
   for (const u of results.untagged) out(`Untagged: ${u}`);
   for (const d of results.deleted) out(`Deleted: ${d}`);
-  let code = 0;
-  for (const e of errors) code = Math.max(code, reportError(e));
-  return code;
+  return reportErrors(errors);
 }
 
 export const RMI_OPTIONS: OptionSpec[] = [

@@ -14,7 +14,7 @@ import { humanSize } from '../../util/human.ts';
 import { FORMAT_TEMPLATE } from '../args/common.ts';
 import type { CommandSpec, Parsed } from '../args/spec.ts';
 import { contextFor } from '../context.ts';
-import { out, reportError } from '../output.ts';
+import { out, printInspected, reportErrors } from '../output.ts';
 import { confirm } from '../prompt.ts';
 
 const list = (v: Parsed['opts'][string]): string[] => (Array.isArray(v) ? v : []);
@@ -99,15 +99,8 @@ const inspect: CommandSpec = {
   options: [FORMAT_TEMPLATE],
   run: async (args): Promise<number> => {
     const { found, errors } = inspectVolumes(await contextFor(args), args.operands);
-    const format = typeof args.opts.format === 'string' ? args.opts.format : undefined;
-    if (format === undefined || format === 'json') out(JSON.stringify(found, null, 4));
-    else {
-      const { formatOne } = await import('../../util/format.lazy.ts');
-      for (const f of found) out(formatOne(f, format));
-    }
-    let code = 0;
-    for (const e of errors) code = Math.max(code, reportError(e));
-    return code;
+    await printInspected(found, typeof args.opts.format === 'string' ? args.opts.format : undefined);
+    return reportErrors(errors);
   },
 };
 
@@ -127,9 +120,7 @@ const rm: CommandSpec = {
       args.opts.force === true,
     );
     for (const name of removed) out(name);
-    let code = 0;
-    for (const e of errors) code = Math.max(code, reportError(e));
-    return code;
+    return reportErrors(errors);
   },
 };
 
