@@ -9,7 +9,9 @@
  *     PATH          network namespace file to serve in (setns before binding)
  *     N             port for UDP and TCP (default 53)
  *     RECORDS_FILE  read at start and on SIGHUP; lines:
- *                     listen ADDR           serve on IPv4 ADDR (a gateway)
+ *                     listen ADDR [internal] serve on IPv4 ADDR (a gateway);
+ *                                           internal: never forward its
+ *                                           other names (NXDOMAIN)
  *                     host ADDR NAME IP     at ADDR, NAME has address IP
  *                   '#' comments, blank and unknown lines are ignored
  *     UPSTREAM      IPv4 resolver, IP or IP:PORT, tried in order, 2 s each
@@ -96,6 +98,9 @@ typedef struct {
 
 static host_t *hosts;
 static size_t nhosts;
+/* Listen addresses of internal networks: names that are not theirs get NXDOMAIN, never an upstream's answer. */
+static struct in_addr internal[MAX_LISTEN];
+static int ninternal;
 static listener_t listeners[MAX_LISTEN];
 static struct sockaddr_in ups[MAX_UPSTREAM];
 static int nups;
@@ -214,7 +219,8 @@ static int load(int at_start) {
   host_t *nh = NULL;
   size_t nn = 0, cap = 0, linecap = 0;
   struct in_addr want[MAX_LISTEN];
-  int nwant = 0;
+  int nwant = 0, nint = 0;
+  struct in_addr nint_addr[MAX_LISTEN];
   char *line = NULL;
   while (getline(&line, &linecap, f) >= 0) {
     char *save, *w = strtok_r(line, " \t\r\n", &save);
@@ -228,6 +234,8 @@ static int load(int at_start) {
       int dup = 0;
       for (int j = 0; j < nwant; j++) dup |= same(want[j], addr);
       if (!dup && nwant < MAX_LISTEN) want[nwant++] = addr;
+      char *flag = strtok_r(NULL, " \t\r\n", &save);
+      if (flag && strcmp(flag, "internal") == 0 && nint < MAX_LISTEN) nint_addr[nint++] = addr;
     } else {
       char *name = strtok_r(NULL, " \t\r\n", &save), *ip = strtok_r(NULL, " \t\r\n", &save);
       host_t h = {.scope = addr};
@@ -251,6 +259,8 @@ static int load(int at_start) {
   free(hosts);
   hosts = nh;
   nhosts = nn;
+  memcpy(internal, nint_addr, (size_t)nint * sizeof *internal);
+  ninternal = nint;
   sync_listeners(want, nwant, at_start);
   return 0;
 }
@@ -455,8 +465,12 @@ static int handle(const client_t *cl, const unsigned char *q, size_t len) {
   size_t qend = 0;
   long r = answer(cl->scope, q, len, cl->conn < 0 ? UDP_MAX : MSG_MAX, &qend);
   if (r == 0) return 0;
+  int closed = 0;
+  for (int i = 0; i < ninternal; i++) closed |= same(internal[i], cl->scope);
   if (r > 0) {
     deliver(cl, out, (size_t)r);
+  } else if (closed) {
+    deliver(cl, out, reply_head(q, qend, 3, 0)); /* NXDOMAIN: an internal network reaches nothing outside */
   } else {
     if (cl->conn >= 0) set_state(&conns[cl->conn], WAITING);
     forward(cl, q, len, qend);

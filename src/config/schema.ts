@@ -30,6 +30,8 @@ export const configSchema = z.strictObject({
       default: z.enum(['pasta', 'slirp4netns', 'host', 'none']).optional(),
       /** Containers may reach services on the host's loopback (host.containers.internal). */
       host_loopback: z.boolean().optional(),
+      /** Published TCP ports served from host sockets handed to the container's server (default true). */
+      port_handoff: z.boolean().optional(),
     })
     .optional(),
   storage: z

@@ -17,6 +17,7 @@ import { KEEP_SOURCE_ROUTES, KEEP_SOURCE_RULES, startForwarder } from './portfwd
 import { ipBatch } from './infra.ts';
 import type { NetworkMode } from './mode.ts';
 import { createNetns, netnsPath, removeNetns } from './netns.ts';
+import { handoffPorts, kernelCanHandOff, startHandoff } from './handoff.ts';
 import { startPasta } from './pasta.ts';
 import { onlyLoopbackResolvers, PASTA_DNS_FORWARD } from './resolv.ts';
 import { attachBridges, detachBridges } from './bridge.ts';
@@ -39,6 +40,12 @@ export interface NetworkState {
   hostGateway: string | undefined;
   /** On user networks: the container's address on each. */
   addresses?: BridgeAddress[];
+  /** hutch-handoff (handoff.ts): its pid, start time and the socket the runtime sends the seccomp listener to. */
+  handoffPid?: number;
+  handoffStart?: number;
+  handoffSocket?: string;
+  /** It hands over connections to hostGateway too (connect() goes to it). */
+  handoffConnect?: boolean;
   /** hutch-portfwd, for ports on the host's loopback with an allowlist. */
   forwarderPid?: number;
   forwarderStart?: number;
@@ -54,13 +61,15 @@ export interface AttachRequest {
   rootless: boolean;
   /** The host's resolv.conf text: a resolver on the host's loopback needs forwarding. */
   hostResolvConf: string;
+  /** Serve published TCP ports from host sockets handed to the container's server (handoff.ts), where possible. */
+  handoff?: boolean;
   /** --publish-allow, normalized: when not empty, only these clients reach the published ports. */
   allow: string[];
 }
 
-function helperFiles(runroot: string, id: string): { pid: string; sock: string; log: string } {
+function helperFiles(runroot: string, id: string): Record<'pid' | 'sock' | 'log' | 'handoff', string> {
   const base = netnsPath(runroot, id);
-  return { pid: `${base}.pid`, sock: `${base}.sock`, log: `${base}.log` };
+  return { pid: `${base}.pid`, sock: `${base}.sock`, log: `${base}.log`, handoff: `${base}.handoff` };
 }
 
 function tool(name: string): string {
@@ -110,15 +119,27 @@ export async function attachNetwork(req: AttachRequest): Promise<NetworkState> {
       const gateway = defaultRoute(routeTable)?.gateway;
       const host = hostAddresses(defaultRoute(routeTable)?.iface);
       const split = req.allow.length > 0 ? splitForAllowlist(ports, host) : { pasta: ports, forward: [] };
-      const pid = startPasta({
-        pasta: program,
-        netns,
-        pidFile: files.pid,
-        ports: split.pasta,
-        hostLoopback: req.hostLoopback,
-        dnsForward,
-        extra: req.mode.options,
-      });
+      const canHandOff = req.handoff === true && kernelCanHandOff();
+      const handed = canHandOff && req.allow.length === 0 ? handoffPorts(ports) : [];
+      const handGateway = canHandOff && req.hostLoopback ? gateway : undefined;
+      const handoffPid =
+        handed.length > 0 || handGateway ? await startHandoff(files.handoff, handed, handGateway) : undefined;
+      let pid: number;
+      try {
+        pid = startPasta({
+          pasta: program,
+          netns,
+          pidFile: files.pid,
+          ports: split.pasta.filter((p) => !handed.includes(p)),
+          hostLoopback: req.hostLoopback,
+          dnsForward,
+          extra: req.mode.options,
+          toHost: handed,
+        });
+      } catch (e) {
+        if (handoffPid !== undefined) endProcess(handoffPid, processStart(handoffPid));
+        throw e;
+      }
       const state: NetworkState = {
         mode: 'pasta',
         netns,
@@ -127,6 +148,14 @@ export async function attachNetwork(req: AttachRequest): Promise<NetworkState> {
         ports,
         dns: dnsForward ? [dnsForward] : [],
         hostGateway: req.hostLoopback ? gateway : undefined,
+        ...(handoffPid !== undefined
+          ? {
+              handoffPid,
+              handoffStart: processStart(handoffPid) ?? 0,
+              handoffSocket: files.handoff,
+              handoffConnect: handGateway !== undefined,
+            }
+          : {}),
       };
       try {
         if (req.allow.length > 0) {
@@ -144,6 +173,7 @@ export async function attachNetwork(req: AttachRequest): Promise<NetworkState> {
         }
       } catch (e) {
         endProcess(pid, processStart(pid));
+        endProcess(state.handoffPid, state.handoffStart);
         throw e;
       }
       return state;
@@ -230,13 +260,14 @@ export async function attachBridgeNetwork(req: BridgeNetworkRequest): Promise<Ne
   return state;
 }
 
-/** The names of the processes hutch starts for a network: pasta (passt.avx2 and the like), slirp4netns, hutch-portfwd. */
+/** The names of the processes hutch starts for a network: pasta (passt.avx2 and the like), slirp4netns, hutch-portfwd, hutch-handoff. */
 export function isNetworkHelper(comm: string): boolean {
   return (
     comm.startsWith('pasta') ||
     comm.startsWith('passt') ||
     comm.startsWith('slirp4netns') ||
-    comm === 'hutch-portfwd'
+    comm === 'hutch-portfwd' ||
+    comm === 'hutch-handoff'
   );
 }
 
@@ -294,6 +325,7 @@ export function detachNetwork(
   if (state?.mode === 'bridge') detachBridges(paths.root, runroot, id);
   if (state) {
     endProcess(state.forwarderPid, state.forwarderStart);
+    endProcess(state.handoffPid, state.handoffStart);
     endProcess(state.helperPid, state.helperStart);
   }
   removeNetns(netnsPath(runroot, id));

@@ -17,13 +17,13 @@ import { infraPaths, livePid, removeInfraLocked, withInfraLock } from './infra.t
 import { nameservers, PASTA_DNS_FORWARD } from './resolv.ts';
 import { NetworkStore } from './store.ts';
 
-/** The records file: `listen GATEWAY` per network in use, `host GATEWAY NAME IP` per name. */
+/** The records file: `listen GATEWAY [internal]` per network in use, `host GATEWAY NAME IP` per name. */
 export function dnsRecords(store: NetworkStore): string {
   const lines: string[] = [];
   for (const net of store.list()) {
     const leases = Object.values(store.readLeases(net.name));
     if (leases.length === 0) continue;
-    lines.push(`listen ${net.gateway}`);
+    lines.push(`listen ${net.gateway}${net.internal ? ' internal' : ''}`);
     for (const l of leases) for (const n of l.names) lines.push(`host ${net.gateway} ${n} ${l.ip}`);
   }
   return lines.join('\n') + '\n';

@@ -9,11 +9,11 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { detachNetwork, isNetworkHelper } from './attach.ts';
 import { netnsDir } from './netns.ts';
 
-const ID = /^([0-9a-f]{64})(?:\.(?:pid|sock|log))?$/;
+const ID = /^([0-9a-f]{64})(?:\.(?:pid|sock|log|handoff))?$/;
 
 export interface NetworkLeftovers {
   files: string[];
-  /** pasta, slirp4netns or hutch-portfwd processes whose command line names the container's namespace file. */
+  /** Network helpers (pasta, slirp4netns, hutch-portfwd, hutch-handoff) whose command line names one of the container's files there. */
   helpers: number[];
 }
 

@@ -22,6 +22,8 @@ export interface PastaRequest {
   dnsForward: string | undefined;
   /** From --network pasta:OPT,OPT. */
   extra: string[];
+  /** Ports of the container's loopback forwarded to the host's (the handed-over ports, see handoff.ts). */
+  toHost?: Array<{ containerPort: number; hostPort: number }>;
 }
 
 function portSpecs(ports: PortBinding[], protocol: PortProtocol): string[] {
@@ -46,9 +48,10 @@ export function pastaArgs(r: PastaRequest): string[] {
     '0',
     ...portSpecs(r.ports, 'tcp'),
     ...portSpecs(r.ports, 'udp'),
-    // The container's own ports are not forwarded to the host's loopback.
-    '-T',
-    'none',
+    // The container's own ports are not forwarded to the host's loopback, but for handed-over ones.
+    ...(r.toHost?.length
+      ? r.toHost.flatMap((p) => ['-T', `${p.containerPort}:${p.hostPort}`])
+      : ['-T', 'none']),
     '-U',
     'none',
     ...(r.hostLoopback ? [] : ['--no-map-gw']),

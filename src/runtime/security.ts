@@ -687,3 +687,27 @@ export function parseSecurityOpts(list: readonly string[]): SecurityOpts {
   }
   return out;
 }
+
+/**
+ * The filter with the container's `calls` (bind, and connect where it may
+ * reach the host's loopback) sent to hutch-handoff (network/handoff.ts)
+ * through the runtime's seccomp listener: taken out of the rules that allow
+ * them, stopped by a rule of their own. An unconfined container gets a
+ * filter that allows everything else.
+ */
+export function withHandoff(
+  seccomp: OciSeccomp | undefined,
+  listenerPath: string,
+  calls: readonly string[],
+): OciSeccomp {
+  const base = seccomp ?? { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [] };
+  const allows = (action: string): boolean => action === 'SCMP_ACT_ALLOW' || action === 'SCMP_ACT_LOG';
+  const syscalls = (base.syscalls ?? [])
+    .map((r) => (allows(r.action) ? { ...r, names: r.names.filter((n) => !calls.includes(n)) } : r))
+    .filter((r) => r.names.length > 0);
+  return {
+    ...base,
+    listenerPath,
+    syscalls: [...syscalls, { names: [...calls], action: 'SCMP_ACT_NOTIFY' }],
+  };
+}

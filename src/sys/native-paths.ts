@@ -45,3 +45,8 @@ export function helperPath(): string {
 export function portfwdPath(): string {
   return join(packageRoot(), 'native/build/hutch-portfwd');
 }
+
+/** The helper that hands published ports' host sockets to a container's server (native/handoff.c). */
+export function handoffPath(): string {
+  return join(packageRoot(), 'native/build/hutch-handoff');
+}

@@ -5,13 +5,18 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PROJECT } from './hutch.ts';
 
-/** A static UDP echo server (test/fixtures/net/udp-echo.c) built into dir: the test images have none. */
-export function udpEcho(dir: string): string {
-  const out = join(dir, 'udp-echo');
-  const src = join(PROJECT, 'test/fixtures/net/udp-echo.c');
+/** A static program from test/fixtures/net/NAME.c built into dir: the test images have no such tools. */
+export function netFixture(dir: string, name: 'udp-echo' | 'icmp-ping'): string {
+  const out = join(dir, name);
+  const src = join(PROJECT, `test/fixtures/net/${name}.c`);
   const r = spawnSync('cc', ['-static', '-O2', '-o', out, src], { encoding: 'utf8' });
   assert.equal(r.status, 0, `building ${src}: ${r.stderr}`);
   return out;
+}
+
+/** A static UDP echo server (test/fixtures/net/udp-echo.c). */
+export function udpEcho(dir: string): string {
+  return netFixture(dir, 'udp-echo');
 }
 
 /** `run -d` of the UDP echo server on container port 9999, published on 127.0.0.1:port. */

@@ -370,6 +370,15 @@ export async function checkContainers(ctx: Context, repair: boolean): Promise<Fi
 
   // Each record, judged under its lock against its mount and runtime state.
   for (const id of [...records.keys()]) {
+    // A container that ended since reconcile() looked is released as reconcile would: normal operation, not a finding.
+    const seen = records.get(id);
+    if (seen && claimsRunning(seen) && existsSync(c.store.exitFile(id))) {
+      try {
+        releaseExited(c, id);
+      } catch (e) {
+        log.debug(`releasing ${id}: ${(e as Error).message}`);
+      }
+    }
     let staleClaim: Finding | undefined;
     underLock(c, id, () => {
       const rec = c.store.read(id);
@@ -480,6 +489,8 @@ export async function checkContainers(ctx: Context, repair: boolean): Promise<Fi
     }
     for (const rec of records.values()) {
       if (reserved.has(rec.id)) continue;
+      // Removed since it was read (a --rm container's cleanup): its name went with it, rightly.
+      if (!existsSync(c.store.recordPath(rec.id))) continue;
       const link = join(c.store.namesDir, rec.name);
       let other: string | undefined;
       try {

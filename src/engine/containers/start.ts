@@ -169,6 +169,8 @@ async function attachUserNetwork(c: Containers, rec: ContainerRecord): Promise<N
     rootless: c.ctx.ident.rootless,
     hostResolvConf,
     allow: rec.hostConfig.publishAllow ?? [],
+    // A privileged container runs with no seccomp filter, which the handoff needs.
+    handoff: !rec.options.privileged && c.ctx.config.network?.port_handoff !== false,
   });
 }
 

@@ -31,6 +31,7 @@ import {
   pathRestrictions,
   resolveCapabilities,
   seccompProfile,
+  withHandoff,
 } from '../security.ts';
 import { BPF_ANNOTATION, cachedFilter, filterKey } from '../oci/seccomp-cache.ts';
 import type { FilterKey } from '../oci/seccomp-cache.ts';
@@ -39,7 +40,7 @@ import type { NamespaceMode, OciMount, OciSpec } from '../spec.ts';
 import { parseGroup, resolveUser } from '../user.ts';
 import type { ResolvedUser } from '../user.ts';
 import { lookupUser } from '../../host/passwd.ts';
-import { identity } from '../../sys/identity.ts';
+import { identity, namespaceIdLimits } from '../../sys/identity.ts';
 import { ownerMapper } from '../../util/idmap.ts';
 import type { VolumeStore } from '../volumes.ts';
 import { startMounts } from './mounts.ts';
@@ -77,6 +78,8 @@ function nsMode(value: string, type: string, pidOf: (ref: string) => number): Na
 }
 
 /** `--add-host NAME:host-gateway`: the address where this container reaches the host. */
+const PING_GROUPS = 'net.ipv4.ping_group_range';
+
 function withHostGateway(h: AddHost, network: string, gateway: string | undefined): AddHost {
   if (h.ip !== HOST_GATEWAY) return h;
   if (network === 'host') return { ...h, ip: '127.0.0.1' };
@@ -233,12 +236,17 @@ export function prepareSpec(input: PrepareInput): Prepared {
   const paths = pathRestrictions({ privileged: o.privileged, unmask: sec.unmask, mask: sec.mask });
   // A filter compiled for the same profile, capabilities, runtime and kernel is reused as is.
   const profileFile = typeof sec.seccomp === 'object' ? sec.seccomp.file : DEFAULT_SECCOMP_FILE;
-  const key = o.privileged ? undefined : filterKey(input.runtime, sec.seccomp, caps.bounding, profileFile);
+  // A filter that hands bind() to hutch-handoff is per container (its listener's path): never cached.
+  const handoff = rec.state.network?.handoffSocket;
+  const handed = rec.state.network?.handoffConnect ? ['bind', 'connect'] : ['bind'];
+  const key =
+    o.privileged || handoff ? undefined : filterKey(input.runtime, sec.seccomp, caps.bounding, profileFile);
   const bpf = cachedFilter(input.store.seccompCacheDir, key);
-  const seccomp =
+  const profile =
     o.privileged || bpf !== undefined
       ? undefined
       : seccompProfile({ mode: sec.seccomp, capabilities: caps.bounding });
+  const seccomp = handoff && !o.privileged ? withHandoff(profile, handoff, handed) : profile;
 
   const layout = cgroupLayout(realHost());
   const built = buildResources(o.resources);
@@ -257,6 +265,11 @@ export function prepareSpec(input: PrepareInput): Prepared {
   });
 
   const attached = rec.state.network;
+  // ping without privileges (ICMP sockets), as docker allows: every group of the namespace. Not with a
+  // user namespace of the container's own, which may not write the sysctls of a network namespace hutch made.
+  if ((attached || o.network === 'none') && !rec.idMappings && sysctl[PING_GROUPS] === undefined) {
+    sysctl[PING_GROUPS] = `0 ${Math.min(namespaceIdLimits().maxGid, 2147483647)}`;
+  }
   const network: NamespaceMode = attached
     ? { kind: 'path', path: attached.netns }
     : nsMode(o.network, 'net', input.pidOf);

@@ -8,13 +8,14 @@
  */
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import type { Server } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { testHosts } from '../../setup/testhosts.ts';
 import { runHutchAsync, sandbox } from '../../support/hutch.ts';
-import { networkHelpers, netnsFiles as netnsListing, udpEchoRun } from '../../support/net.ts';
+import { netFixture, networkHelpers, netnsFiles as netnsListing, udpEchoRun } from '../../support/net.ts';
 import type { Sandbox } from '../../support/hutch.ts';
 import { NEEDS_REGISTRY, REGISTRY } from '../../support/images.ts';
 import { which } from '../../../src/util/which.ts';
@@ -134,14 +135,94 @@ describe('rootless networking', { skip: NEEDS_REGISTRY || NO_PASTA }, () => {
         ok(['inspect', '--format', '{{json .HostConfig.PortBindings}}', 'web']),
       ) as unknown;
       assert.deepEqual(bindings, { '80/tcp': [{ HostIp: '127.0.0.1', HostPort: String(port) }] });
-      assert.equal(helpers().length, 1);
+      assert.equal(helpers().length, 2, 'pasta and hutch-handoff');
       assert.equal(netnsFiles().length > 0, true);
     } finally {
       ok(['rm', '-f', 'web']);
     }
-    assert.deepEqual(helpers(), [], 'removing the container ends pasta');
+    assert.deepEqual(helpers(), [], 'removing the container ends pasta and hutch-handoff');
     assert.deepEqual(netnsFiles(), [], 'and removes its namespace');
     assert.deepEqual(box.problems(), []);
+  });
+
+  it("a published TCP port is the container server's own socket on the host: loopback clients keep their address, the container's loopback reaches it", async () => {
+    const port = await freePort();
+    ok(['run', '-d', '--name', 'handed', '-p', `${port}:80`, img(), ...HTTPD]);
+    try {
+      await until('httpd', async () => httpGet(`http://127.0.0.1:${port}/i.html`));
+      // The listening socket on the host belongs to the container's httpd: no relay in between.
+      const listener = execFileSync('ss', ['-Hltnp', `sport = :${port}`], { encoding: 'utf8' });
+      assert.match(listener, /"httpd"/, listener);
+      const seen = await httpGet(`http://127.0.0.1:${port}/cgi-bin/ip`, '127.0.0.2');
+      assert.equal(clientAddress(seen), '127.0.0.2');
+      const inside = ok([
+        'exec',
+        'handed',
+        'sh',
+        '-c',
+        'printf "GET /i.html HTTP/1.0\\r\\n\\r\\n" | nc 127.0.0.1 80',
+      ]);
+      assert.match(inside, /hello/, 'the container reaches its own published port on its loopback');
+      // A port the container binds but did not publish stays in its own namespace.
+      ok(['exec', '-d', 'handed', 'httpd', '-p', '8081', '-h', '/w']);
+      const own = await until('second httpd', async () => {
+        const r = ok([
+          'exec',
+          'handed',
+          'sh',
+          '-c',
+          'printf "GET /i.html HTTP/1.0\\r\\n\\r\\n" | nc 127.0.0.1 8081',
+        ]);
+        if (!/hello/.test(r)) throw new Error('not yet');
+        return r;
+      });
+      assert.match(own, /hello/);
+      assert.equal(execFileSync('ss', ['-Hltn', 'sport = :8081'], { encoding: 'utf8' }).trim(), '');
+    } finally {
+      ok(['rm', '-f', 'handed']);
+    }
+    assert.deepEqual(helpers(), []);
+    assert.deepEqual(box.problems(), []);
+  });
+
+  it('port_handoff = false publishes through pasta alone', async () => {
+    const port = await freePort();
+    mkdirSync(`${box.dir}/config/hutch`, { recursive: true });
+    writeFileSync(`${box.dir}/config/hutch/hutch.toml`, '[network]\nport_handoff = false\n');
+    try {
+      ok(['run', '-d', '--name', 'relayed', '-p', `127.0.0.1:${port}:80`, img(), ...HTTPD]);
+      const body = await until('httpd', async () => httpGet(`http://127.0.0.1:${port}/i.html`));
+      assert.equal(body, 'hello\n');
+      assert.equal(helpers().length, 1, 'pasta only');
+      const listener = execFileSync('ss', ['-Hltnp', `sport = :${port}`], { encoding: 'utf8' });
+      assert.doesNotMatch(listener, /"httpd"/);
+    } finally {
+      rmSync(`${box.dir}/config/hutch/hutch.toml`, { force: true });
+      ok(['rm', '-f', 'relayed']);
+    }
+  });
+
+  it('lets any user in the container ping (ICMP sockets, ping_group_range), unless --sysctl says otherwise', () => {
+    const ping = netFixture(box.dir, 'icmp-ping');
+    const run = (flags: string[]) =>
+      h([
+        'run',
+        '--rm',
+        '--user',
+        '1000:1000',
+        ...flags,
+        '-v',
+        `${ping}:/icmp-ping:ro`,
+        img(),
+        '/icmp-ping',
+        '127.0.0.1',
+      ]);
+    const ok1 = run([]);
+    assert.equal(ok1.stdout, 'reply\n', ok1.stderr);
+    const none = run(['--network', 'none']);
+    assert.equal(none.stdout, 'reply\n', none.stderr);
+    const refused = run(['--sysctl', 'net.ipv4.ping_group_range=1 1']);
+    assert.equal(refused.stdout, 'socket: Permission denied\n');
   });
 
   it('publishes a UDP port', async () => {

@@ -172,6 +172,9 @@ writeFileSync(
     'host 127.0.0.2 other 10.89.0.2',
     '# not an address of this host: no listener yet, but no failure either',
     'listen 192.0.2.1',
+    '# an internal network',
+    'listen 127.0.0.4 internal',
+    'host 127.0.0.4 inner 10.90.0.2',
     '',
   ].join('\n'),
 );
@@ -233,6 +236,19 @@ describe('hutch-dns', () => {
     assert.equal(r.id, 0xbeef);
     assert.equal(r.rcode, 0);
     assert.deepEqual(r.answers, [UPSTREAM_IP]);
+  });
+
+  it('answers the names of an internal network and forwards nothing: NXDOMAIN for the rest', async () => {
+    assert.deepEqual((await ask('127.0.0.4', 'inner')).answers, ['10.90.0.2']);
+    const r = await ask('127.0.0.4', 'example.org', A, 0x1234);
+    assert.equal(r.id, 0x1234);
+    assert.equal(r.rcode, 3);
+    assert.deepEqual(r.answers, []);
+    assert.deepEqual(
+      (await ask('127.0.0.1', 'example.org')).answers,
+      [UPSTREAM_IP],
+      'other networks still forward',
+    );
   });
 
   it('gives NODATA for other types of a local name', async () => {
