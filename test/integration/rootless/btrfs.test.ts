@@ -178,10 +178,13 @@ describe('btrfs driver, rootless', { skip: NEEDS_REGISTRY || NEEDS_BTRFS }, () =
     assert.ok(!names.some((n) => n.replace(/^\.?\//, '') === 'data/a.bin'));
   });
 
-  it('rm and rmi delete the subvolumes; system check then finds nothing at all', () => {
+  it('rm and rmi delete the subvolumes, read-only ones too; system check then finds nothing at all', () => {
     const id = ok(box.hutch(['inspect', '--format', '{{.Id}}', 'writer'])).stdout.trim();
     ok(box.hutch(['rm', 'writer']));
     assert.ok(!existsSync(join(box.root, 'storage', 'btrfs', 'containers', id)));
+    // A user may not delete a read-only subvolume: the driver makes it writable first.
+    const bottom = join(layersDir(box), chainOf(box, image())[0]!);
+    ok(box.hutch(['unshare', 'btrfs', 'property', 'set', '-ts', bottom, 'ro', 'true']));
     ok(box.hutch(['rmi', 'committed:1', image()]));
     assert.deepEqual(readdirSync(layersDir(box)), []);
     const check = JSON.parse(ok(box.hutch(['system', 'check', '--format', 'json'])).stdout) as {
