@@ -21,6 +21,8 @@ import {
   userCanRead,
 } from './setup/host.ts';
 import type { TestUser } from './setup/host.ts';
+import { ensureTestBtrfs } from './setup/btrfs.ts';
+import type { TestBtrfs } from './setup/btrfs.ts';
 
 const projectDir = dirname(dirname(fileURLToPath(import.meta.url)));
 const unitOnly = process.argv.includes('--unit-only');
@@ -32,6 +34,8 @@ const stateDir = isRoot
 const REGISTRY_PORT = '5055';
 const notes: string[] = [];
 let rootlessProjectDir = projectDir;
+/** The loop-device btrfs filesystems of the btrfs driver's tests, when this machine could make them. */
+let btrfs: TestBtrfs | undefined;
 
 interface Totals {
   pass: number;
@@ -60,6 +64,11 @@ function prepareHost(): TestUser {
   const user = ensureTestUser();
   ensureNoSubIdUser();
   runHutchSetup(projectDir, user.name);
+  try {
+    btrfs = ensureTestBtrfs([user, { uid: 0, gid: 0 }], (m) => process.stdout.write(`[setup] ${m}\n`));
+  } catch (e) {
+    notes.push(`btrfs driver tests skipped: no loop-device btrfs (${(e as Error).message})`);
+  }
   if (!userCanRead(user.name, join(projectDir, 'dist/hutch.mjs'))) {
     // CI may clone below a private directory: give the test user a copy.
     const copy = join(stateDir, 'tree');
@@ -124,6 +133,7 @@ function runGroup(name: string, pattern: string, asUser?: TestUser): void {
     HUTCH_TEST_REGISTRY: `127.0.0.1:${REGISTRY_PORT}`,
     HUTCH_TEST_IMAGES: '/var/cache/hutch-test/test-images.json',
     ...(isRoot && !unitOnly ? { HUTCH_TEST_HOSTS: join(stateDir, 'testhosts.json') } : {}),
+    ...(btrfs ? { HUTCH_TEST_BTRFS: btrfs.mountPoint, HUTCH_TEST_BTRFS_STRICT: btrfs.strictMountPoint } : {}),
     HUTCH_PROJECT: asUser ? rootlessProjectDir : projectDir,
   };
   const cwd = asUser ? rootlessProjectDir : projectDir;

@@ -106,7 +106,8 @@ export function checkImages(ctx: Context, repair: boolean): Finding[] {
       detail: join(layersDir, n),
       repaired: repair,
     });
-    if (repair) rmSync(join(layersDir, n), { recursive: true, force: true });
+    // Through the driver: a btrfs one is a subvolume.
+    if (repair) s.driver.removeLayer(n);
   }
   return findings;
 }

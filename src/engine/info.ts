@@ -13,6 +13,7 @@ import { toolInfo } from '../host/tools.ts';
 import { realHost } from '../host/view.ts';
 import { lookupUser } from '../host/passwd.ts';
 import { livePausePid, plannedMapping } from '../rootless/namespace.ts';
+import { probeBtrfs } from '../storage/drivers/btrfs-probe.ts';
 import { STORE_FORMAT, storeMetaPath } from '../store/store.ts';
 import { readIfExists } from '../util/fs-atomic.ts';
 import type { Context } from './context.ts';
@@ -80,6 +81,12 @@ export function info(ctx: Context): Record<string, unknown> {
       return null;
     }
   })();
+  const recorded = meta?.driver;
+  // The btrfs test makes (and deletes) a subvolume: only when the choice is still to be made.
+  const btrfs =
+    fs.fsType === 'btrfs' && recorded === undefined && ctx.storageDriver === undefined
+      ? probeBtrfs(ctx.paths.root, ctx.ident.rootless)
+      : undefined;
   const auto = chooseStorageDriver({
     fsType: fs.fsType,
     rootless: ctx.ident.rootless,
@@ -89,8 +96,9 @@ export function info(ctx: Context): Record<string, unknown> {
     probe: undefined,
     fuseOverlayfs: host.which('fuse-overlayfs') !== undefined,
     fuseDevice: deviceAccess(host, '/dev/fuse', user).usable,
+    btrfs,
   });
-  const driver = ctx.storageDriver ?? meta?.driver;
+  const driver = recorded ?? ctx.storageDriver;
   const pasta = tool(host, 'pasta');
   const slirp = tool(host, 'slirp4netns');
   return {
@@ -130,9 +138,12 @@ export function info(ctx: Context): Record<string, unknown> {
       ConfigFile: ctx.paths.configFile,
       Filesystem: fs.fsType ?? 'unknown',
       GraphDriverName: driver ?? auto.driver,
-      DriverReason: driver
-        ? 'chosen by --storage-driver, HUTCH_STORAGE_DRIVER, hutch.toml or the store'
-        : auto.reason,
+      DriverReason:
+        recorded !== undefined
+          ? 'recorded in the store (store.json) when it was made: a store keeps its driver'
+          : ctx.storageDriver !== undefined
+            ? 'asked for by --storage-driver, HUTCH_STORAGE_DRIVER or hutch.toml'
+            : auto.reason,
       Format: meta?.format ?? STORE_FORMAT,
     },
     Version: versionInfo().Client,

@@ -11,6 +11,10 @@
  *   nothing fast to use rootless: fuse-overlayfs.
  * - fuse-overlayfs: overlay in user space; slower, works nearly anywhere
  *   /dev/fuse is usable.
+ * - btrfs: a subvolume per layer, snapshots for children and containers.
+ *   Chosen first where the store is on btrfs and a test subvolume can be
+ *   made and deleted by this user (rootless: the mount option
+ *   `user_subvol_rm_allowed`); storage/drivers/btrfs-probe.ts makes the test.
  * - vfs: every layer a full copy. Always works; slow and large.
  *
  * A real test mount (the doctor's probe, hutch-helper probe-overlay) has the
@@ -26,7 +30,7 @@ import {
 import type { Version } from './kernel.ts';
 import type { HostView } from './view.ts';
 
-export type StorageDriver = 'overlay' | 'fuse-overlayfs' | 'vfs';
+export type StorageDriver = 'btrfs' | 'overlay' | 'fuse-overlayfs' | 'vfs';
 
 /** Filesystems kernel overlay is known to take as its upper layer. */
 export const OVERLAY_UPPER_OK: readonly string[] = ['ext4', 'xfs', 'btrfs', 'tmpfs', 'f2fs'];
@@ -130,6 +134,8 @@ export interface DriverInput extends OverlayFacts {
   fuseOverlayfs: boolean;
   /** /dev/fuse exists and the user may open it. */
   fuseDevice: boolean;
+  /** The btrfs test (a subvolume made and deleted), made only where the store is on btrfs. */
+  btrfs?: { ok: true } | { ok: false; reason: string } | undefined;
 }
 
 export interface DriverChoice {
@@ -140,16 +146,30 @@ export interface DriverChoice {
 
 export function chooseStorageDriver(input: DriverInput): DriverChoice {
   const verdict = kernelOverlayVerdict(input);
-  const { probe } = input;
+  const { probe, btrfs } = input;
+  if (btrfs?.ok) {
+    return {
+      driver: 'btrfs',
+      reason:
+        'the store is on btrfs, where this user may create and delete subvolumes: layers and container roots are snapshots',
+      verdict,
+    };
+  }
+  // Where btrfs was tried, every other choice says why it is not btrfs.
+  const notBtrfs = btrfs ? `; btrfs is not used: ${btrfs.reason}` : '';
   if (verdict.possible !== 'no' && probe?.ok) {
     return {
       driver: 'overlay',
-      reason: `${verdict.reason}, and a test mount of kernel overlay worked`,
+      reason: `${verdict.reason}, and a test mount of kernel overlay worked${notBtrfs}`,
       verdict,
     };
   }
   if (verdict.possible === 'yes' && probe === undefined) {
-    return { driver: 'overlay', reason: `${verdict.reason} (kernel overlay not test-mounted)`, verdict };
+    return {
+      driver: 'overlay',
+      reason: `${verdict.reason} (kernel overlay not test-mounted)${notBtrfs}`,
+      verdict,
+    };
   }
   let why = verdict.reason;
   if (verdict.possible !== 'no') {
@@ -158,12 +178,12 @@ export function chooseStorageDriver(input: DriverInput): DriverChoice {
       : `${verdict.reason}, and no test mount was made`;
   }
   if (input.fuseOverlayfs && input.fuseDevice) {
-    return { driver: 'fuse-overlayfs', reason: `${why}; fuse-overlayfs is used instead`, verdict };
+    return { driver: 'fuse-overlayfs', reason: `${why}; fuse-overlayfs is used instead${notBtrfs}`, verdict };
   }
   const missing = !input.fuseOverlayfs ? 'fuse-overlayfs is not installed' : '/dev/fuse is not usable';
   return {
     driver: 'vfs',
-    reason: `${why}; ${missing}, so hutch falls back to vfs (a full copy of every layer: slow and large)`,
+    reason: `${why}; ${missing}, so hutch falls back to vfs (a full copy of every layer: slow and large)${notBtrfs}`,
     verdict,
   };
 }

@@ -1,7 +1,7 @@
 /**
  * The storage driver interface: how layers are kept on disk and how a
  * container's root filesystem is assembled from them. overlay and vfs come
- * first; btrfs, zfs and fuse-overlayfs implement the same interface later.
+ * first, then btrfs; zfs and fuse-overlayfs implement the same interface later.
  */
 import type { Readable } from 'node:stream';
 
@@ -36,7 +36,7 @@ export interface CreateOptions {
 }
 
 export interface LayerDriver {
-  readonly name: 'overlay' | 'vfs' | string;
+  readonly name: 'overlay' | 'vfs' | 'btrfs' | string;
   /**
    * Creates layer `id` on top of `parent` (undefined for a base layer) and
    * applies the uncompressed tar stream `diff` to it. The layer becomes
@@ -49,6 +49,7 @@ export interface LayerDriver {
     opts?: CreateOptions,
   ): Promise<ApplyResult>;
   hasLayer(id: string): boolean;
+  /** Also takes the temporary name of a half-made layer, for `system check --repair`. */
   removeLayer(id: string): void;
   /**
    * Every image layer id present on disk (for `system check`); with

@@ -68,8 +68,9 @@ export function runHutchAsync(args: string[], env: NodeJS.ProcessEnv): Promise<R
   });
 }
 
-export function sandbox(extraEnv: NodeJS.ProcessEnv = {}): Sandbox {
-  const dir = mkdtempSync(join(tmpdir(), 'hutch-t-'));
+/** `under`: the directory to make the sandbox in (a filesystem of the test's choosing); the system's temp by default. */
+export function sandbox(extraEnv: NodeJS.ProcessEnv = {}, opts: { under?: string } = {}): Sandbox {
+  const dir = mkdtempSync(join(opts.under ?? tmpdir(), 'hutch-t-'));
   const root = join(dir, 'root');
   const runroot = join(dir, 'run');
   const env: NodeJS.ProcessEnv = {

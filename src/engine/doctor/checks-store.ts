@@ -9,7 +9,7 @@ import {
 } from '../../host/storage.ts';
 import type { OverlayFacts } from '../../host/storage.ts';
 import type { Facts } from './facts.ts';
-import type { Check, DoctorContext, OverlayProbeResult } from './types.ts';
+import type { BtrfsProbeResult, Check, DoctorContext, OverlayProbeResult } from './types.ts';
 import { sudo } from './types.ts';
 
 const NO_OVERLAY_UPPER = new Set(['nfs', 'cifs', 'smb2', '9p', 'afs', 'overlay', 'fuse', 'aufs', 'ecryptfs']);
@@ -81,13 +81,17 @@ export function storeChecks(ctx: DoctorContext, facts: Facts): Check[] {
     );
   }
 
+  const btrfs = fs.fsType === 'btrfs' ? ctx.probeBtrfs?.() : undefined;
+  if (fs.fsType === 'btrfs') checks.push(btrfsCheck(btrfs));
+
   const fuse = facts.tool('fuse-overlayfs').path !== undefined;
   const fuseDevice = facts.device('/dev/fuse').usable;
-  const choice = chooseStorageDriver({ ...overlayFacts, probe, fuseOverlayfs: fuse, fuseDevice });
+  const choice = chooseStorageDriver({ ...overlayFacts, probe, fuseOverlayfs: fuse, fuseDevice, btrfs });
   const s = sudo(ctx);
   const elsewhere = relocation(ctx);
   const fixes: string[] = [];
-  if (choice.driver !== 'overlay') {
+  const fast = choice.driver === 'overlay' || choice.driver === 'btrfs';
+  if (!fast) {
     if (fs.fsType !== undefined && NO_OVERLAY_UPPER.has(fs.fsType)) fixes.push(elsewhere);
     if (fs.fsType === 'zfs' && verdict.possible === 'no')
       fixes.push('# upgrade OpenZFS to 2.2 or later, or keep the store off ZFS:', elsewhere);
@@ -98,19 +102,31 @@ export function storeChecks(ctx: DoctorContext, facts: Facts): Check[] {
     id: 'store.driver',
     topic,
     title: 'Storage driver',
-    status: choice.driver === 'overlay' ? 'PASS' : 'WARN',
+    status: fast ? 'PASS' : 'WARN',
     reason: `${choice.driver}: ${choice.reason}`,
     ...(fixes.length > 0 ? { fix: [...new Set(fixes)].join('\n') } : {}),
   });
 
-  if (fs.fsType === 'btrfs') {
-    checks.push({
-      id: 'store.btrfs',
-      topic,
-      title: 'btrfs',
-      status: 'INFO',
-      reason: `the store is on btrfs: a btrfs driver (subvolume snapshots) is planned; until then hutch uses ${choice.driver} here`,
-    });
-  }
   return checks;
+}
+
+/** The btrfs driver's own test, where the store is on btrfs. */
+function btrfsCheck(probe: BtrfsProbeResult | undefined): Check {
+  const base = { id: 'store.btrfs', topic: 'Storage' as const, title: 'btrfs subvolumes' };
+  if (probe === undefined) {
+    return { ...base, status: 'INFO', reason: 'the store is on btrfs; the subvolume test was not made' };
+  }
+  if (probe.ok) {
+    return {
+      ...base,
+      status: 'PASS',
+      reason: 'a test subvolume was created and deleted in the store: the btrfs driver works here',
+    };
+  }
+  return {
+    ...base,
+    status: 'WARN',
+    reason: `the btrfs driver cannot work here: ${probe.reason}`,
+    fix: probe.hint,
+  };
 }

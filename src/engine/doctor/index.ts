@@ -6,12 +6,21 @@
  * report object itself.
  */
 import { realHost } from '../../host/view.ts';
+import { probeBtrfs } from '../../storage/drivers/btrfs-probe.ts';
 import { runChecks } from './checks.ts';
 import { probeOverlay } from './probe.ts';
 import type { Check, CheckStatus, DoctorContext, DoctorUser } from './types.ts';
 import { TOPICS } from './types.ts';
 
-export type { Check, CheckStatus, DoctorContext, DoctorUser, OverlayProbeResult, Topic } from './types.ts';
+export type {
+  BtrfsProbeResult,
+  Check,
+  CheckStatus,
+  DoctorContext,
+  DoctorUser,
+  OverlayProbeResult,
+  Topic,
+} from './types.ts';
 export { TOPICS } from './types.ts';
 export { runChecks } from './checks.ts';
 
@@ -30,11 +39,11 @@ export interface LiveOptions {
   rootless: boolean;
   storePath: string;
   env: Readonly<Record<string, string | undefined>>;
-  /** Make the real overlay test mount (default true). */
+  /** Make the real overlay test mount and, on btrfs, the subvolume test (default true). */
   probe?: boolean | undefined;
 }
 
-/** The context for the machine hutch runs on: the live host and the real overlay test mount. */
+/** The context for the machine hutch runs on: the live host, the real overlay test mount and btrfs test. */
 export function liveDoctorContext(o: LiveOptions): DoctorContext {
   return {
     host: realHost({ path: o.env.PATH }),
@@ -44,6 +53,7 @@ export function liveDoctorContext(o: LiveOptions): DoctorContext {
     env: o.env,
     probeOverlay:
       o.probe === false ? undefined : () => probeOverlay({ storePath: o.storePath, rootless: o.rootless }),
+    probeBtrfs: o.probe === false ? undefined : () => probeBtrfs(o.storePath, o.rootless),
   };
 }
 

@@ -36,6 +36,8 @@ export interface OverlayProbeResult {
   dir?: string | undefined;
 }
 
+export type BtrfsProbeResult = { ok: true } | { ok: false; reason: string; hint: string };
+
 export interface DoctorUser {
   uid: number;
   gid: number;
@@ -53,6 +55,8 @@ export interface DoctorContext {
   env: Readonly<Record<string, string | undefined>>;
   /** A real kernel-overlay test mount on the store's filesystem (probe.ts); called at most once. */
   probeOverlay?: (() => OverlayProbeResult) | undefined;
+  /** A test subvolume made and deleted on the store's btrfs (storage/drivers/btrfs-probe.ts); called only there. */
+  probeBtrfs?: (() => BtrfsProbeResult) | undefined;
   /** hutch-helper's path, for the AppArmor profile in the advice; found from the package when omitted. */
   helperPath?: string | undefined;
 }

@@ -8,10 +8,13 @@ import { join } from 'node:path';
 import { helperPath } from '../../sys/native-paths.ts';
 import { HutchError } from '../../util/errors.ts';
 import type { LayerDriver } from '../types.ts';
+import { BtrfsDriver } from './btrfs.ts';
+import { probeBtrfs } from './btrfs-probe.ts';
+import { onBtrfs } from './btrfs-tool.ts';
 import { OverlayDriver } from './overlay.ts';
 import { VfsDriver } from './vfs.ts';
 
-export const DRIVERS = ['overlay', 'vfs'] as const;
+export const DRIVERS = ['overlay', 'vfs', 'btrfs'] as const;
 export type DriverName = (typeof DRIVERS)[number];
 
 export function isDriverName(s: string): s is DriverName {
@@ -32,7 +35,12 @@ export function overlayWorks(storeRoot: string, rootless: boolean): boolean {
   }
 }
 
-/** The driver for a new store: the one asked for, else overlay where a test mount works, else vfs. */
+/**
+ * The driver for a new store: the one asked for (btrfs only where it can
+ * work: else the error says why and what to do); else btrfs where the store
+ * is on a btrfs that lets this user create and delete subvolumes; else
+ * overlay where a test mount works; else vfs.
+ */
 export function chooseDriver(
   requested: string | undefined,
   storeRoot: string,
@@ -44,11 +52,30 @@ export function chooseDriver(
         hint: `Use one of: ${DRIVERS.join(', ')}.`,
       });
     }
+    if (requested === 'btrfs') {
+      const probe = probeBtrfs(storeRoot, rootless);
+      if (!probe.ok) {
+        throw new HutchError('BTRFS_UNUSABLE', `the btrfs storage driver cannot work here: ${probe.reason}`, {
+          hint: probe.hint,
+        });
+      }
+    }
     return requested;
   }
+  if (onBtrfs(storeRoot) && probeBtrfs(storeRoot, rootless).ok) return 'btrfs';
   return overlayWorks(storeRoot, rootless) ? 'overlay' : 'vfs';
 }
 
 export function openDriver(name: DriverName, storeRoot: string, rootless: boolean): LayerDriver {
-  return name === 'overlay' ? new OverlayDriver(storeRoot, rootless) : new VfsDriver(storeRoot, rootless);
+  switch (name) {
+    case 'overlay':
+      return new OverlayDriver(storeRoot, rootless);
+    case 'vfs':
+      return new VfsDriver(storeRoot, rootless);
+    case 'btrfs': {
+      const driver = new BtrfsDriver(storeRoot, rootless);
+      driver.sweepAbandoned();
+      return driver;
+    }
+  }
 }

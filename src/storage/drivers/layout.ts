@@ -2,7 +2,7 @@
  * What every driver shares: where layers live, and how one becomes visible
  * only when complete (built under a temporary name, then renamed).
  */
-import { mkdirSync, readdirSync, rmSync, renameSync, lstatSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, renameSync, lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import { unmountEvery } from '../../sys/native.ts';
 import { TEMP_MARK } from '../../util/fs-atomic.ts';
@@ -34,18 +34,29 @@ export class DriverLayout {
     return join(this.containers, id);
   }
 
+  /** A fresh temporary name beside the layers, carrying this process's pid (see `abandonedStaging`). */
+  stagingPath(id: string): string {
+    return join(this.layers, `${TEMP_MARK}${id}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`);
+  }
+
   /** A fresh temporary directory beside the layers; `publish` renames it into place. */
   staging(id: string): { dir: string; publish: () => void; discard: () => void } {
-    const dir = join(
-      this.layers,
-      `${TEMP_MARK}${id}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`,
-    );
+    const dir = this.stagingPath(id);
     mkdirSync(dir, { mode: 0o755 });
     return {
       dir,
       publish: () => renameSync(dir, this.layer(id)),
       discard: () => rmSync(dir, { recursive: true, force: true }),
     };
+  }
+
+  /** Names of staged layers whose process is gone: what a killed pull left. */
+  abandonedStaging(): string[] {
+    return readdirSync(this.layers).filter((n) => {
+      if (!n.startsWith(TEMP_MARK)) return false;
+      const pid = Number(n.split('-').at(-2));
+      return !(Number.isInteger(pid) && pid > 0 && existsSync(`/proc/${pid}`));
+    });
   }
 
   listLayers(kind: 'image' | 'shifted' = 'image'): string[] {

@@ -1,5 +1,5 @@
 /**
- * A container's files as the unprivileged user, on overlay and vfs: `diff`
+ * A container's files as the unprivileged user, on overlay, vfs and btrfs: `diff`
  * after adding, changing and deleting; `commit` (the new image runs, keeps
  * --change, survives save/load and push/pull); `export`; `cp` both ways
  * with docker's destination rules, tar streams on stdin and stdout,
@@ -10,6 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { BTRFS_DIR, NEEDS_BTRFS } from '../../support/btrfs.ts';
 import { HUTCH, sandbox } from '../../support/hutch.ts';
 import type { Result, Sandbox } from '../../support/hutch.ts';
 import { NEEDS_REGISTRY, REGISTRY } from '../../support/images.ts';
@@ -33,13 +34,16 @@ function ok(r: Result): Result {
   return r;
 }
 
-for (const driver of ['overlay', 'vfs']) {
-  describe(`diff, commit and export on ${driver}`, { skip: NEEDS_REGISTRY }, () => {
+for (const driver of ['overlay', 'vfs', 'btrfs']) {
+  // btrfs needs a store on the test btrfs (test/setup/btrfs.ts).
+  const where = driver === 'btrfs' ? { under: BTRFS_DIR } : {};
+  const skip = NEEDS_REGISTRY || (driver === 'btrfs' && NEEDS_BTRFS);
+  describe(`diff, commit and export on ${driver}`, { skip }, () => {
     let box: Sandbox;
     const h = (args: string[], input?: string): Result =>
       box.hutch(['--storage-driver', driver, ...args], input === undefined ? {} : { input });
     before(() => {
-      box = sandbox({ HUTCH_STORAGE_DRIVER: driver });
+      box = sandbox({ HUTCH_STORAGE_DRIVER: driver }, where);
       ok(h(['pull', '-q', img()]));
       ok(
         h([
@@ -150,7 +154,7 @@ for (const driver of ['overlay', 'vfs']) {
     });
 
     it('a committed image survives push and pull (OCI and Docker schema 2), into a fresh store', () => {
-      const other = sandbox({ HUTCH_STORAGE_DRIVER: driver });
+      const other = sandbox({ HUTCH_STORAGE_DRIVER: driver }, where);
       try {
         for (const format of ['oci', 'v2s2']) {
           const remote = `${REGISTRY}/files-${process.pid}-${driver}/img:${format}`;

@@ -36,7 +36,23 @@ describe('chooseStorageDriver', () => {
       reason: /test mount of kernel overlay failed: mount overlay: Invalid argument; fuse-overlayfs/,
     },
     { name: 'xfs', input: { fsType: 'xfs' }, driver: 'overlay', reason: /xfs/ },
-    { name: 'btrfs', input: { fsType: 'btrfs' }, driver: 'overlay', reason: /btrfs/ },
+    { name: 'btrfs, not tested', input: { fsType: 'btrfs' }, driver: 'overlay', reason: /btrfs/ },
+    {
+      name: 'btrfs, subvolume test passed',
+      input: { fsType: 'btrfs', probe: { ok: true }, btrfs: { ok: true } },
+      driver: 'btrfs',
+      reason: /may create and delete subvolumes/,
+    },
+    {
+      name: 'btrfs, subvolume test failed',
+      input: {
+        fsType: 'btrfs',
+        probe: { ok: true },
+        btrfs: { ok: false, reason: 'no user_subvol_rm_allowed' },
+      },
+      driver: 'overlay',
+      reason: /overlay worked; btrfs is not used: no user_subvol_rm_allowed$/,
+    },
     { name: 'tmpfs', input: { fsType: 'tmpfs' }, driver: 'overlay', reason: /tmpfs/ },
     {
       name: 'rootless, kernel 5.10',

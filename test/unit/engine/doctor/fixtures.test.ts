@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { TOPICS, runDoctor } from '../../../../src/engine/doctor/index.ts';
 import type {
+  BtrfsProbeResult,
   CheckStatus,
   DoctorContext,
   DoctorReport,
@@ -34,6 +35,7 @@ interface Case {
   env?: Record<string, string>;
   storePath?: string;
   probe?: OverlayProbeResult;
+  btrfsProbe?: BtrfsProbeResult;
   checks: Record<string, Expect>;
   /** Checks that must not be reported. */
   absent?: string[];
@@ -126,9 +128,39 @@ const cases: Case[] = [
       'runtime.oci': { status: 'PASS', reason: /hutch uses crun/ },
       'store.filesystem': { status: 'INFO', reason: /on btrfs/ },
       'store.driver': { status: 'PASS', reason: /^overlay: the store is on btrfs/ },
-      'store.btrfs': { status: 'INFO', reason: /btrfs driver .* planned/ },
+      'store.btrfs': { status: 'INFO', reason: /subvolume test was not made/ },
     },
     absent: ['cgroup.hybrid', 'userns.clone', 'userns.apparmor', 'subid.syntax', 'store.overlay-probe'],
+    ok: true,
+  },
+  {
+    name: 'cgroupv2-delegated, btrfs test passed',
+    host: 'cgroupv2-delegated',
+    env: { XDG_RUNTIME_DIR: '/run/user/1000' },
+    btrfsProbe: { ok: true },
+    checks: {
+      'store.btrfs': { status: 'PASS', reason: /created and deleted/ },
+      'store.driver': { status: 'PASS', reason: /^btrfs: the store is on btrfs, where this user may create/ },
+    },
+    ok: true,
+  },
+  {
+    name: 'cgroupv2-delegated, btrfs without user_subvol_rm_allowed',
+    host: 'cgroupv2-delegated',
+    env: { XDG_RUNTIME_DIR: '/run/user/1000' },
+    btrfsProbe: {
+      ok: false,
+      reason: 'the btrfs at /home is mounted without user_subvol_rm_allowed',
+      hint: 'As root: mount -o remount,user_subvol_rm_allowed /home',
+    },
+    checks: {
+      'store.btrfs': {
+        status: 'WARN',
+        reason: /cannot work here: the btrfs at \/home is mounted without user_subvol_rm_allowed/,
+        fix: [/remount,user_subvol_rm_allowed/],
+      },
+      'store.driver': { status: 'PASS', reason: /^overlay: .*; btrfs is not used: the btrfs at \/home/ },
+    },
     ok: true,
   },
   {
@@ -341,6 +373,7 @@ function run(c: Case, probeCalls?: { n: number }): DoctorReport {
           return c.probe as OverlayProbeResult;
         }
       : undefined,
+    probeBtrfs: c.btrfsProbe ? () => c.btrfsProbe as BtrfsProbeResult : undefined,
   });
 }
 
