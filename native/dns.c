@@ -14,7 +14,8 @@
  *                                           other names (NXDOMAIN)
  *                     host ADDR NAME IP     at ADDR, NAME has address IP
  *                   '#' comments, blank and unknown lines are ignored
- *     UPSTREAM      IPv4 resolver, IP or IP:PORT, tried in order, 2 s each
+ *     UPSTREAM      IPv4 resolver, IP or IP:PORT, tried in order, 2 s each,
+ *                   asked from the namespace hutch-dns was started in
  *
  * Each listen address has its own sockets, so the socket a query came in on
  * says which network asks, and only that network's records answer it. A
@@ -629,6 +630,13 @@ int main(int argc, char **argv) {
   sigprocmask(SIG_BLOCK, &sigs, NULL);
   int sfd = signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC);
   if (sfd < 0) die("signalfd");
+  /*
+   * The socket that asks the upstreams is made before moving: it stays in
+   * the starter's (the host's) network namespace, so the host's resolvers
+   * answer as they answer the host, those on its loopback included.
+   */
+  upfd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (upfd < 0) die("socket");
   if (netns) {
     int ns = open(netns, O_RDONLY | O_CLOEXEC);
     if (ns < 0) die("open network namespace");
@@ -637,8 +645,6 @@ int main(int argc, char **argv) {
   }
   ep = epoll_create1(EPOLL_CLOEXEC);
   if (ep < 0) die("epoll_create1");
-  upfd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (upfd < 0) die("socket");
   watch(upfd, EPOLL_CTL_ADD, K_UPSTREAM, 0, EPOLLIN);
   watch(sfd, EPOLL_CTL_ADD, K_SIGNAL, 0, EPOLLIN);
   for (int k = 0; k < MAX_LISTEN; k++) listeners[k].udp = listeners[k].tcp = -1;

@@ -26,8 +26,8 @@ export const configSchema = z.strictObject({
     .optional(),
   network: z
     .strictObject({
-      /** What --network means when not given: pasta, slirp4netns, host or none. */
-      default: z.enum(['pasta', 'slirp4netns', 'host', 'none']).optional(),
+      /** What --network means when not given: pasta, slirp4netns, bridge (the default network), host or none. */
+      default: z.enum(['pasta', 'slirp4netns', 'bridge', 'host', 'none']).optional(),
       /** Containers may reach services on the host's loopback (host.containers.internal). */
       host_loopback: z.boolean().optional(),
       /** Published TCP ports served from host sockets handed to the container's server (default true). */

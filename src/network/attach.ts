@@ -14,7 +14,8 @@ import { log } from '../util/log.ts';
 import { allocatePorts } from './allocate.ts';
 import { allowRules, hostAddresses, splitForAllowlist } from './allow.ts';
 import { KEEP_SOURCE_ROUTES, KEEP_SOURCE_RULES, startForwarder } from './portfwd.ts';
-import { ipBatch } from './infra.ts';
+import { readHostLink } from './hostlink.ts';
+import { infraPaths, ipBatch } from './infra.ts';
 import type { NetworkMode } from './mode.ts';
 import { createNetns, netnsPath, removeNetns } from './netns.ts';
 import { handoffPorts, kernelCanHandOff, startHandoff } from './handoff.ts';
@@ -229,8 +230,13 @@ export async function attachBridgeNetwork(req: BridgeNetworkRequest): Promise<Ne
     helperStart: 0,
     ports,
     dns: [addresses[0]!.gateway],
-    // The infra namespace's default gateway, which its pasta maps to the host's loopback.
-    hostGateway: req.hostLoopback ? hostDefaultGateway() : undefined,
+    // Rootless, the infra namespace's default gateway, which its pasta maps to the host's loopback;
+    // rootful, the host's end of the infra's link (hostlink.ts): the host's own services, not its loopback.
+    hostGateway: req.hostLoopback
+      ? req.rootless
+        ? hostDefaultGateway()
+        : readHostLink(infraPaths(req.runroot).link)?.hostAddr
+      : undefined,
     addresses,
   };
   if (ports.length === 0) return state;

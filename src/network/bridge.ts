@@ -32,7 +32,6 @@ export interface BridgeRequest {
   attachments: BridgeAttachment[];
   /** What the container answers to on each network besides its aliases: name, short ID, hostname. */
   names: string[];
-  hostResolvConf: string;
   /** The infra namespace's pasta maps its gateway to the host's loopback (applies when the namespace is made). */
   hostLoopback: boolean;
 }
@@ -57,7 +56,7 @@ export function attachBridges(req: BridgeRequest): BridgeAddress[] {
   const addresses: BridgeAddress[] = [];
   try {
     withInfraLock(req.runroot, () => {
-      const infra = ensureInfraLocked(req.runroot, req.hostResolvConf, req.hostLoopback);
+      const infra = ensureInfraLocked(req.runroot, req.hostLoopback);
       req.attachments.forEach((a, i) => addresses.push(plug(store, infra, cns, req, a, i)));
       dnsChanged(req.runroot, store, infra);
     });
@@ -115,12 +114,11 @@ export function plugRunning(
   names: string[],
   a: BridgeAttachment,
   index: number,
-  hostResolvConf: string,
   hostLoopback: boolean,
 ): BridgeAddress {
   const store = new NetworkStore(root);
   return withInfraLock(runroot, () => {
-    const infra = ensureInfraLocked(runroot, hostResolvConf, hostLoopback);
+    const infra = ensureInfraLocked(runroot, hostLoopback);
     const address = plug(store, infra, netnsPath(runroot, id), { id, names }, a, index);
     dnsChanged(runroot, store, infra);
     return address;

@@ -14,7 +14,7 @@ import { processStart } from '../sys/process.ts';
 import { writeFileAtomic } from '../util/fs-atomic.ts';
 import { log } from '../util/log.ts';
 import { infraPaths, livePid, removeInfraLocked, withInfraLock } from './infra.ts';
-import { nameservers, PASTA_DNS_FORWARD } from './resolv.ts';
+import { nameservers } from './resolv.ts';
 import { NetworkStore } from './store.ts';
 
 /** The records file: `listen GATEWAY [internal]` per network in use, `host GATEWAY NAME IP` per name. */
@@ -29,12 +29,12 @@ export function dnsRecords(store: NetworkStore): string {
   return lines.join('\n') + '\n';
 }
 
-/** The host's resolvers, or pasta's forwarder when they are all on the host's loopback. */
+/**
+ * The host's IPv4 resolvers, those on its loopback included: hutch-dns asks
+ * them from the host's network namespace (native/dns.c).
+ */
 export function upstreams(hostResolvConf: string): string[] {
-  const servers = nameservers(hostResolvConf).filter(
-    (s) => /^\d+\.\d+\.\d+\.\d+$/.test(s) && !s.startsWith('127.'),
-  );
-  return servers.length > 0 ? servers : [PASTA_DNS_FORWARD];
+  return nameservers(hostResolvConf).filter((s) => /^\d+\.\d+\.\d+\.\d+$/.test(s));
 }
 
 const isDns = (c: string): boolean => c === 'hutch-dns';
@@ -52,7 +52,7 @@ export function dnsChanged(runroot: string, store: NetworkStore, infra: string):
   try {
     resolv = readFileSync('/etc/resolv.conf', 'utf8');
   } catch {
-    // None: pasta's forwarder is the upstream.
+    // None: names not on a user network get SERVFAIL.
   }
   startDns(p.records, p.dnsPid, infra, upstreams(resolv));
 }

@@ -1,6 +1,7 @@
 /**
  * The user's network namespace for user networks: RUNROOT/netns/infra, made
- * on first use and joined to the outside by its own pasta. It holds one
+ * on first use and joined to the outside: rootless by its own pasta,
+ * rootful by a veth pair to the host and the kernel's NAT (hostlink.ts). It holds one
  * bridge per network in use, the NAT to the outside (nftables, in a
  * namespace the user owns), and the name server (hutch-dns). Each container
  * on a user network gets a veth pair: eth0 (eth1, ...) in its own namespace,
@@ -9,14 +10,16 @@
  */
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { identity } from '../sys/identity.ts';
 import { withLock } from '../sys/lock.ts';
 import { processName, processStart } from '../sys/process.ts';
 import { HutchError } from '../util/errors.ts';
 import { log } from '../util/log.ts';
-import { lookPath, which } from '../util/which.ts';
+import { which } from '../util/which.ts';
 import { createNetns, netnsDir, removeNetns } from './netns.ts';
 import { startPasta } from './pasta.ts';
-import { onlyLoopbackResolvers, PASTA_DNS_FORWARD } from './resolv.ts';
+import { hostLinkUp, linkToHost, unlinkFromHost } from './hostlink.ts';
+import { runTool, sbinTool } from './sbin.ts';
 import type { NetworkRecord } from './store.ts';
 
 export function infraPaths(runroot: string): {
@@ -25,6 +28,7 @@ export function infraPaths(runroot: string): {
   lock: string;
   dnsPid: string;
   records: string;
+  link: string;
 } {
   const dir = netnsDir(runroot);
   return {
@@ -33,6 +37,7 @@ export function infraPaths(runroot: string): {
     lock: join(dir, 'infra.lock'),
     dnsPid: join(dir, 'infra-dns.pid'),
     records: join(dir, 'infra-dns.records'),
+    link: join(dir, 'infra.link'),
   };
 }
 
@@ -49,30 +54,9 @@ export function livePid(file: string, names: (comm: string) => boolean): number 
 
 const isPasta = (c: string): boolean => c.startsWith('pasta') || c.startsWith('passt');
 
-function sbinTool(name: string, pkg: string): string {
-  const found = lookPath(name, `${process.env.PATH ?? ''}:/usr/sbin:/sbin`);
-  if (!('path' in found)) {
-    throw new HutchError('NETWORK_TOOL_MISSING', `user networks need ${name}, which is not installed`, {
-      hint: `Install it (Debian: apt install ${pkg}).`,
-    });
-  }
-  return found.path;
-}
-
 /** Runs a command inside a network namespace (hutch owns it: its user namespace's root, or root). */
 export function inNetns(netns: string, argv: string[], input?: string): string {
-  const { spawnSync } = process.getBuiltinModule('node:child_process');
-  const r = spawnSync(sbinTool('nsenter', 'util-linux'), [`--net=${netns}`, ...argv], {
-    input,
-    encoding: 'utf8',
-  });
-  if (r.status !== 0) {
-    throw new HutchError(
-      'NETWORK_SETUP',
-      `${argv.join(' ')}: ${(r.stderr || r.error?.message || `exit ${r.status}`).trim()}`,
-    );
-  }
-  return r.stdout;
+  return runTool([sbinTool('nsenter', 'util-linux'), `--net=${netns}`, ...argv], input);
 }
 
 /** `ip -batch -` inside a namespace. */
@@ -85,8 +69,21 @@ export function ipBatch(netns: string, lines: string[]): void {
  * one is taken down and a new one made; containers on it lose their way out
  * until they restart). The caller holds the infra lock.
  */
-export function ensureInfraLocked(runroot: string, hostResolvConf: string, hostLoopback: boolean): string {
+export function ensureInfraLocked(runroot: string, hostLoopback: boolean): string {
   const p = infraPaths(runroot);
+  if (!identity().rootless) {
+    if (existsSync(p.netns) && hostLinkUp(p.link)) return p.netns;
+    removeInfraLocked(runroot);
+    createNetns(p.netns);
+    try {
+      linkToHost(p.netns, p.link, runroot);
+      inNetns(p.netns, ['/bin/sh', '-c', 'echo 1 > /proc/sys/net/ipv4/ip_forward']);
+    } catch (e) {
+      removeInfraLocked(runroot);
+      throw e;
+    }
+    return p.netns;
+  }
   const running = existsSync(p.netns) ? livePid(p.pid, isPasta) : undefined;
   if (running !== undefined) {
     if (
@@ -116,14 +113,14 @@ export function ensureInfraLocked(runroot: string, hostResolvConf: string, hostL
   removeNetns(p.netns);
   createNetns(p.netns);
   try {
-    const loopbackOnly = onlyLoopbackResolvers(hostResolvConf);
     startPasta({
       pasta,
       netns: p.netns,
       pidFile: p.pid,
       ports: [],
       hostLoopback,
-      dnsForward: loopbackOnly ? PASTA_DNS_FORWARD : undefined,
+      // hutch-dns asks the host's resolvers from the host's namespace: pasta need not answer DNS.
+      dnsForward: undefined,
       extra: [],
     });
     // Containers' packets are forwarded from their bridge out through pasta's interface.
@@ -200,6 +197,7 @@ export function removeInfraLocked(runroot: string): void {
   }
   rmSync(p.records, { force: true });
   rmSync(`${p.dnsPid}.log`, { force: true });
+  unlinkFromHost(p.link);
   removeNetns(p.netns);
 }
 

@@ -4,6 +4,7 @@
  * (docker's HostConfig.NetworkMode); every start parses it again.
  */
 import { HutchError } from '../util/errors.ts';
+import { DEFAULT_NETWORK } from './store.ts';
 
 export type NetworkMode =
   | { kind: 'none' }
@@ -155,12 +156,22 @@ export function parseNetworkMode(value: string, defaultMode: string): NetworkMod
       'Use pasta (the default), slirp4netns, host, none, container:NAME, or networks made with hutch network create (NAME[,NAME...]).',
     );
   }
-  return { kind: 'networks', names: [...new Set(names)] };
+  // docker's name for the default network.
+  return { kind: 'networks', names: [...new Set(names.map((n) => (n === 'bridge' ? DEFAULT_NETWORK : n)))] };
 }
 
-/** What "default" means: the configured mode, else pasta where installed, else slirp4netns. */
-export function defaultNetworkMode(configured: string | undefined, has: (tool: string) => boolean): string {
+/**
+ * What "default" means: the configured mode; else, rootful, the default
+ * bridge network (kernel NAT, as docker); rootless, pasta where installed,
+ * else slirp4netns.
+ */
+export function defaultNetworkMode(
+  configured: string | undefined,
+  has: (tool: string) => boolean,
+  rootless: boolean,
+): string {
   if (configured !== undefined) return configured;
+  if (!rootless) return 'bridge';
   if (has('pasta')) return 'pasta';
   if (has('slirp4netns')) return 'slirp4netns';
   return 'none';

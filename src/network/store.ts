@@ -44,6 +44,9 @@ export interface NetworkRequest {
 export type Leases = Record<string, { ip: string; names: string[] }>;
 
 const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+/** The default network's name (what `--network bridge` joins) and its subnet, as podman's. */
+export const DEFAULT_NETWORK = 'hutch';
+const DEFAULT_SUBNET = '10.88.0.0/16';
 /** The names --network takes for modes, which no network may have. */
 const RESERVED = new Set(['none', 'host', 'pasta', 'slirp4netns', 'default', 'private', 'bridge']);
 
@@ -102,7 +105,36 @@ export class NetworkStore {
     return matches.length === 1 ? matches[0] : undefined;
   }
 
+  /**
+   * The default network (`--network bridge`; rootful, what no --network
+   * means), made on first use: podman's subnet, 10.88.0.0/16, unless
+   * another network has part of it.
+   */
+  defaultNetwork(): NetworkRecord {
+    const existing = this.read(DEFAULT_NETWORK);
+    if (existing) return existing;
+    const wanted = parseIpv4Net(DEFAULT_SUBNET, 'subnet');
+    const clash = this.list().some((n) => overlaps(parseIpv4Net(n.subnet, 'subnet'), wanted));
+    try {
+      return this.create({
+        name: DEFAULT_NETWORK,
+        driver: 'bridge',
+        subnet: clash ? undefined : DEFAULT_SUBNET,
+        gateway: undefined,
+        ipRange: undefined,
+        internal: false,
+        labels: {},
+      });
+    } catch (e) {
+      // Made by a concurrent command meanwhile.
+      const made = this.read(DEFAULT_NETWORK);
+      if (made) return made;
+      throw e;
+    }
+  }
+
   get(ref: string): NetworkRecord {
+    if (ref === DEFAULT_NETWORK) return this.defaultNetwork();
     const n = this.find(ref);
     if (!n) {
       throw new HutchError('NO_SUCH_NETWORK', `network ${ref} not found`, {

@@ -96,9 +96,13 @@ export interface CreateRequest {
 }
 
 /** "", "default" and "private" become the configured or detected default, so the record says what runs. */
-export function resolveNetworkValue(value: string, configured: string | undefined): string {
+export function resolveNetworkValue(
+  value: string,
+  configured: string | undefined,
+  rootless: boolean,
+): string {
   if (value !== '' && value !== 'default' && value !== 'private') return value;
-  return defaultNetworkMode(configured, (tool) => which(tool) !== undefined);
+  return defaultNetworkMode(configured, (tool) => which(tool) !== undefined, rootless);
 }
 
 /** -p as bindings; refused or dropped where the network has no ports of its own, as docker does. */
@@ -299,7 +303,7 @@ export async function createContainer(c: Containers, req: CreateRequest): Promis
   const driver = logDriver(req.logDriver);
   const logOpts = parseLogOpts(req.logOpts);
   const stopSignal = req.stopSignal ? parseSignal(req.stopSignal).name : undefined;
-  req.options.network = resolveNetworkValue(req.options.network, c.ctx.config.network?.default);
+  req.options.network = resolveNetworkValue(req.options.network, c.ctx.config.network?.default, rootless);
   const { userns } = validateOptions(req.options, rootless);
   const networkMode = parseNetworkMode(req.options.network, 'none');
   const portBindings = publishedPorts(req, networkMode);

@@ -4,7 +4,6 @@
  * at once (bridge.ts plugRunning, unplugRunning); a stopped one on its next
  * start. Under the container's lock, like every change of its record.
  */
-import { readFileSync } from 'node:fs';
 import { checkAttachable, plugRunning, unplugRunning } from '../../network/bridge.ts';
 import { parseNetworkMode } from '../../network/mode.ts';
 import { NetworkStore } from '../../network/store.ts';
@@ -25,14 +24,6 @@ function underLock(c: Containers, ref: string, fn: (rec: ContainerRecord) => voi
     c.store.write(rec);
   } finally {
     lock.release();
-  }
-}
-
-function hostResolvConf(): string {
-  try {
-    return readFileSync('/etc/resolv.conf', 'utf8');
-  } catch {
-    return '';
   }
 }
 
@@ -76,7 +67,6 @@ export function connectNetwork(
         [...new Set([rec.name, rec.id.slice(0, 12), rec.config.hostname])],
         { net, aliases: opts.aliases, ip: opts.ip },
         index,
-        hostResolvConf(),
         c.ctx.config.network?.host_loopback === true,
       );
       state.addresses = [...(state.addresses ?? []), address];

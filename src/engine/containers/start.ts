@@ -133,7 +133,7 @@ async function attachUserNetwork(c: Containers, rec: ContainerRecord): Promise<N
   const hostLoopback = c.ctx.config.network?.host_loopback === true;
   if (mode.kind === 'networks') {
     // All user networks share one pasta: the host's loopback is open to them all, or to none.
-    if (wantsHost && !hostLoopback) {
+    if (wantsHost && !hostLoopback && c.ctx.ident.rootless) {
       throw new HutchError(
         'NO_HOST_GATEWAY',
         "--add-host NAME:host-gateway on a user network needs the host's loopback opened to user networks",
@@ -153,11 +153,11 @@ async function attachUserNetwork(c: Containers, rec: ContainerRecord): Promise<N
         ip: a.ip,
       })),
       names: [...new Set([rec.name, rec.id.slice(0, 12), rec.config.hostname])],
-      hostResolvConf,
       ports,
       allow: rec.hostConfig.publishAllow ?? [],
       rootless: c.ctx.ident.rootless,
-      hostLoopback,
+      // Rootful, the host is simply the other end of the user networks' link.
+      hostLoopback: hostLoopback || (wantsHost && !c.ctx.ident.rootless),
     });
   }
   return attachNetwork({

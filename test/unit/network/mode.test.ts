@@ -41,23 +41,33 @@ describe('--network values', () => {
     });
   });
 
-  it('defaults to pasta, then slirp4netns, then none, unless configured', () => {
+  it('defaults, rootless, to pasta, then slirp4netns, then none; rootful to the default bridge network; unless configured', () => {
     assert.equal(
-      defaultNetworkMode(undefined, () => true),
+      defaultNetworkMode(undefined, () => true, true),
       'pasta',
     );
     assert.equal(
-      defaultNetworkMode(undefined, (t) => t === 'slirp4netns'),
+      defaultNetworkMode(undefined, (t) => t === 'slirp4netns', true),
       'slirp4netns',
     );
     assert.equal(
-      defaultNetworkMode(undefined, () => false),
+      defaultNetworkMode(undefined, () => false, true),
       'none',
     );
     assert.equal(
-      defaultNetworkMode('host', () => true),
+      defaultNetworkMode(undefined, () => true, false),
+      'bridge',
+    );
+    assert.equal(
+      defaultNetworkMode('host', () => true, true),
       'host',
     );
+    assert.equal(
+      defaultNetworkMode('pasta', () => true, false),
+      'pasta',
+    );
+    assert.deepEqual(parseNetworkMode('bridge', 'pasta'), { kind: 'networks', names: ['hutch'] });
+    assert.deepEqual(parseNetworkMode('', 'bridge'), { kind: 'networks', names: ['hutch'] });
   });
 
   it("reads the host's default gateway from the route table", () => {
