@@ -13,6 +13,7 @@
  *                                           internal: never forward its
  *                                           other names (NXDOMAIN)
  *                     host ADDR NAME IP     at ADDR, NAME has address IP
+ *                                           (IPv4: A; IPv6: AAAA)
  *                   '#' comments, blank and unknown lines are ignored
  *     UPSTREAM      IPv4 resolver, IP or IP:PORT, tried in order, 2 s each,
  *                   asked from the namespace hutch-dns was started in
@@ -61,6 +62,8 @@ enum { READING, WAITING, WRITING };
 
 typedef struct {
   struct in_addr scope, ip;
+  unsigned char ip6[16];
+  int v6; /* an IPv6 address (AAAA), in ip6 */
   char name[254]; /* lowercase, no trailing dot */
 } host_t;
 
@@ -240,8 +243,9 @@ static int load(int at_start) {
     } else {
       char *name = strtok_r(NULL, " \t\r\n", &save), *ip = strtok_r(NULL, " \t\r\n", &save);
       host_t h = {.scope = addr};
+      if (ip && strchr(ip, ':')) h.v6 = 1;
       if (!name || !ip || strlen(name) >= sizeof h.name || !norm_name(name) ||
-          inet_pton(AF_INET, ip, &h.ip) != 1) {
+          (h.v6 ? inet_pton(AF_INET6, ip, h.ip6) : inet_pton(AF_INET, ip, &h.ip)) != 1) {
         fprintf(stderr, "hutch-dns: %s: bad %s line ignored\n", records_path, w);
         continue;
       }
@@ -331,7 +335,7 @@ static const char *ptr_name(struct in_addr scope, const char *name) {
   if (inet_pton(AF_INET, digits, b) != 1) return NULL;
   unsigned char ip[4] = {b[3], b[2], b[1], b[0]};
   for (size_t i = 0; i < nhosts; i++)
-    if (same(hosts[i].scope, scope) && memcmp(&hosts[i].ip, ip, 4) == 0) return hosts[i].name;
+    if (!hosts[i].v6 && same(hosts[i].scope, scope) && memcmp(&hosts[i].ip, ip, 4) == 0) return hosts[i].name;
   return NULL;
 }
 
@@ -372,7 +376,9 @@ static long answer(struct in_addr scope, const unsigned char *q, size_t len, siz
     if (!same(hosts[i].scope, scope) || strcmp(hosts[i].name, name) != 0) continue;
     known = 1;
     /* Other types get NODATA: the name is ours, there is no more to find. */
-    if (qtype == 1 && !add_rr(&n, max, 1, (const unsigned char *)&hosts[i].ip, 4)) out[2] |= 0x02; /* TC */
+    if (qtype == 1 && !hosts[i].v6 && !add_rr(&n, max, 1, (const unsigned char *)&hosts[i].ip, 4))
+      out[2] |= 0x02; /* TC */
+    if (qtype == 28 && hosts[i].v6 && !add_rr(&n, max, 28, hosts[i].ip6, 16)) out[2] |= 0x02;
   }
   return known ? (long)n : -1;
 }

@@ -47,6 +47,7 @@ export function networkView(ctx: Context, n: NetworkRecord): Record<string, unkn
     containers[c.id] = {
       Name: c.name,
       IPv4Address: lease ? `${lease.ip}/${n.subnet.split('/')[1]}` : '',
+      IPv6Address: lease?.ip6 && n.ipv6 ? `${lease.ip6}/${n.ipv6.subnet.split('/')[1]}` : '',
     };
   }
   return {
@@ -55,11 +56,14 @@ export function networkView(ctx: Context, n: NetworkRecord): Record<string, unkn
     Created: n.created,
     Scope: 'local',
     Driver: n.driver,
-    EnableIPv6: false,
+    EnableIPv6: n.ipv6 !== undefined,
     IPAM: {
       Driver: 'default',
       Options: {},
-      Config: [{ Subnet: n.subnet, Gateway: n.gateway, ...(n.ipRange ? { IPRange: n.ipRange } : {}) }],
+      Config: [
+        { Subnet: n.subnet, Gateway: n.gateway, ...(n.ipRange ? { IPRange: n.ipRange } : {}) },
+        ...(n.ipv6 ? [{ Subnet: n.ipv6.subnet, Gateway: n.ipv6.gateway }] : []),
+      ],
     },
     Internal: n.internal,
     Attachable: false,
@@ -77,7 +81,7 @@ export function networkRow(n: NetworkRecord): Record<string, unknown> {
     Name: n.name,
     Driver: n.driver,
     Scope: 'local',
-    IPv6: false,
+    IPv6: n.ipv6 !== undefined,
     Internal: n.internal,
     Labels: Object.entries(n.labels)
       .map(([k, v]) => `${k}=${v}`)

@@ -16,7 +16,7 @@ import {
   withInfraLock,
 } from './infra.ts';
 import { createNetns, netnsPath, removeNetns } from './netns.ts';
-import { NetworkStore, pickAddress } from './store.ts';
+import { NetworkStore, pickAddress, pickAddress6 } from './store.ts';
 import type { NetworkRecord } from './store.ts';
 
 export interface BridgeAttachment {
@@ -43,6 +43,10 @@ export interface BridgeAddress {
   gateway: string;
   /** The interface is eth{index}. */
   index?: number;
+  /** On a network with IPv6: the container's IPv6 address, prefix and gateway. */
+  ip6?: string;
+  prefix6?: number;
+  gateway6?: string;
 }
 
 function vethName(id: string, i: number): string {
@@ -76,13 +80,20 @@ function plug(
   a: BridgeAttachment,
   index: number,
 ): BridgeAddress {
-  const ip = store.locked(() => {
+  const { ip, ip6 } = store.locked(() => {
     const leases = store.readLeases(a.net.name);
     const chosen = pickAddress(a.net, leases, a.ip);
-    leases[req.id] = { ip: chosen, names: [...new Set([...req.names, ...a.aliases])] };
+    const chosen6 = pickAddress6(a.net, leases);
+    leases[req.id] = {
+      ip: chosen,
+      ...(chosen6 ? { ip6: chosen6 } : {}),
+      names: [...new Set([...req.names, ...a.aliases])],
+    };
     store.writeLeases(a.net.name, leases);
-    return chosen;
+    return { ip: chosen, ip6: chosen6 };
   });
+  const v6 = a.net.ipv6;
+  const prefix6 = v6 ? Number(v6.subnet.split('/')[1]) : 0;
   const prefix = Number(a.net.subnet.split('/')[1]);
   ensureBridge(infra, a.net);
   const veth = vethName(req.id, index);
@@ -100,10 +111,20 @@ function plug(
   }
   ipBatch(cns, [
     `addr add ${ip}/${prefix} dev eth${index}`,
+    // nodad: the address is hutch's to give; duplicate detection would only hold it back a second.
+    ...(v6 && ip6 ? [`addr add ${ip6}/${prefix6} dev eth${index} nodad`] : []),
     `link set eth${index} up`,
     ...(index === 0 ? [`route add default via ${a.net.gateway}`] : []),
+    ...(index === 0 && v6 ? [`route add ::/0 via ${v6.gateway}`] : []),
   ]);
-  return { network: a.net.name, ip, prefix, gateway: a.net.gateway, index };
+  return {
+    network: a.net.name,
+    ip,
+    prefix,
+    gateway: a.net.gateway,
+    index,
+    ...(v6 && ip6 ? { ip6, prefix6, gateway6: v6.gateway } : {}),
+  };
 }
 
 /** `network connect` of a running container: one more interface, lease and name. */

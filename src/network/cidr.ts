@@ -31,7 +31,7 @@ export function parseIpv4Net(text: string, flag: string): Ipv4Net {
   if (n === undefined || bits === undefined || !Number.isInteger(prefix) || prefix < 0 || prefix > 32) {
     throw new HutchError('BAD_FLAG', `${flag} ${text}: not an IPv4 network`, {
       hint: text.includes(':')
-        ? 'hutch networks are IPv4 for now: give an IPv4 network, e.g. 10.89.5.0/24.'
+        ? 'Give the IPv4 network here; an IPv6 one goes in a --subnet of its own (network create).'
         : 'Give it in CIDR form, e.g. 10.89.5.0/24.',
     });
   }

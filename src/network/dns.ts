@@ -17,14 +17,19 @@ import { infraPaths, livePid, removeInfraLocked, withInfraLock } from './infra.t
 import { nameservers } from './resolv.ts';
 import { NetworkStore } from './store.ts';
 
-/** The records file: `listen GATEWAY [internal]` per network in use, `host GATEWAY NAME IP` per name. */
+/** The records file: `listen GATEWAY [internal]` per network in use, `host GATEWAY NAME IP` per name and address (IPv4 or IPv6). */
 export function dnsRecords(store: NetworkStore): string {
   const lines: string[] = [];
   for (const net of store.list()) {
     const leases = Object.values(store.readLeases(net.name));
     if (leases.length === 0) continue;
     lines.push(`listen ${net.gateway}${net.internal ? ' internal' : ''}`);
-    for (const l of leases) for (const n of l.names) lines.push(`host ${net.gateway} ${n} ${l.ip}`);
+    for (const l of leases) {
+      for (const n of l.names) {
+        lines.push(`host ${net.gateway} ${n} ${l.ip}`);
+        if (l.ip6) lines.push(`host ${net.gateway} ${n} ${l.ip6}`);
+      }
+    }
   }
   return lines.join('\n') + '\n';
 }

@@ -77,7 +77,7 @@ export function ensureInfraLocked(runroot: string, hostLoopback: boolean): strin
     createNetns(p.netns);
     try {
       linkToHost(p.netns, p.link, runroot);
-      inNetns(p.netns, ['/bin/sh', '-c', 'echo 1 > /proc/sys/net/ipv4/ip_forward']);
+      enableForwarding(p.netns);
     } catch (e) {
       removeInfraLocked(runroot);
       throw e;
@@ -124,7 +124,7 @@ export function ensureInfraLocked(runroot: string, hostLoopback: boolean): strin
       extra: [],
     });
     // Containers' packets are forwarded from their bridge out through pasta's interface.
-    inNetns(p.netns, ['/bin/sh', '-c', 'echo 1 > /proc/sys/net/ipv4/ip_forward']);
+    enableForwarding(p.netns);
   } catch (e) {
     removeInfraLocked(runroot);
     throw e;
@@ -132,19 +132,31 @@ export function ensureInfraLocked(runroot: string, hostLoopback: boolean): strin
   return p.netns;
 }
 
-/** The bridge of a network, its gateway address, and its NAT (or, internal, no way out). Idempotent. */
+/** IPv4 and IPv6 forwarding in the infra namespace (its own sysctls: the host's are not touched). */
+function enableForwarding(netns: string): void {
+  inNetns(netns, [
+    '/bin/sh',
+    '-c',
+    'echo 1 > /proc/sys/net/ipv4/ip_forward; echo 1 > /proc/sys/net/ipv6/conf/all/forwarding 2>/dev/null; true',
+  ]);
+}
+
+/** The bridge of a network, its gateway addresses, and its NAT (or, internal, no way out). Idempotent. */
 export function ensureBridge(infra: string, net: NetworkRecord): void {
   const prefix = net.subnet.split('/')[1];
   const b = net.bridge;
+  const v6 = net.ipv6;
   try {
     ipBatch(infra, [
       `link add ${b} type bridge`,
       `addr add ${net.gateway}/${prefix} dev ${b}`,
+      ...(v6 ? [`addr add ${v6.gateway}/${v6.subnet.split('/')[1]} dev ${b} nodad`] : []),
       `link set ${b} up`,
     ]);
   } catch (e) {
     if (!/File exists/.test((e as Error).message)) throw e;
   }
+  // Both families in one table: the internal rules hold for IPv6 too, and IPv6 is masqueraded as IPv4 is.
   const table = `hutch_${b}`;
   const rules = net.internal
     ? [
@@ -157,9 +169,9 @@ export function ensureBridge(infra: string, net: NetworkRecord): void {
     infra,
     [sbinTool('nft', 'nftables'), '-f', '-'],
     [
-      `table ip ${table}`,
-      `delete table ip ${table}`,
-      `table ip ${table} {`,
+      `table inet ${table}`,
+      `delete table inet ${table}`,
+      `table inet ${table} {`,
       '  chain forward {',
       '    type filter hook forward priority 0; policy accept;',
       ...rules,
@@ -170,6 +182,7 @@ export function ensureBridge(infra: string, net: NetworkRecord): void {
             '  chain postrouting {',
             '    type nat hook postrouting priority 100; policy accept;',
             `    ip saddr ${net.subnet} oifname != "${b}" masquerade`,
+            ...(v6 ? [`    ip6 saddr ${v6.subnet} oifname != "${b}" masquerade`] : []),
             '  }',
           ]),
       '}',

@@ -13,6 +13,16 @@ import { writeJsonAtomic } from '../util/fs-atomic.ts';
 import { randomHex } from '../util/random.ts';
 import { contains, formatNet, ipToNumber, lastAddress, numberToIp, overlaps, parseIpv4Net } from './cidr.ts';
 import type { Ipv4Net } from './cidr.ts';
+import {
+  contains6,
+  formatNet6,
+  ipv6ToNumber,
+  lastAddress6,
+  numberToIpv6,
+  overlaps6,
+  parseIpv6Net,
+  randomUla64,
+} from './cidr6.ts';
 
 export interface NetworkRecord {
   id: string;
@@ -28,6 +38,8 @@ export interface NetworkRecord {
   labels: Record<string, string>;
   /** The bridge in the user's network namespace. */
   bridge: string;
+  /** IPv6 beside IPv4 (--ipv6, or an IPv6 --subnet): containers get an address of each. */
+  ipv6?: { subnet: string; gateway: string };
 }
 
 export interface NetworkRequest {
@@ -38,10 +50,14 @@ export interface NetworkRequest {
   ipRange: string | undefined;
   internal: boolean;
   labels: Record<string, string>;
+  /** IPv6 too; with no subnet6, a unique local /64 is chosen. */
+  ipv6?: boolean;
+  subnet6?: string;
+  gateway6?: string;
 }
 
-/** Container ID -> the address it holds, with the names it answers to on this network. */
-export type Leases = Record<string, { ip: string; names: string[] }>;
+/** Container ID -> the addresses it holds, with the names it answers to on this network. */
+export type Leases = Record<string, { ip: string; ip6?: string; names: string[] }>;
 
 const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 /** The default network's name (what `--network bridge` joins) and its subnet, as podman's. */
@@ -133,6 +149,34 @@ export class NetworkStore {
     }
   }
 
+  /** The IPv6 subnet and gateway of a new network; the caller holds the lock. */
+  private ipv6Part(req: NetworkRequest): { subnet: string; gateway: string } {
+    const taken = this.list().flatMap((n) => (n.ipv6 ? [parseIpv6Net(n.ipv6.subnet, 'subnet')] : []));
+    let subnet = req.subnet6 ? parseIpv6Net(req.subnet6, '--subnet') : randomUla64();
+    for (let i = 0; !req.subnet6 && taken.some((t) => overlaps6(t, subnet)) && i < 16; i++)
+      subnet = randomUla64();
+    const clash = this.list().find((n) => n.ipv6 && overlaps6(parseIpv6Net(n.ipv6.subnet, 'subnet'), subnet));
+    if (clash) {
+      throw new HutchError(
+        'SUBNET_IN_USE',
+        `--subnet ${formatNet6(subnet)} overlaps network ${clash.name} (${clash.ipv6!.subnet})`,
+        { hint: 'Give another IPv6 subnet, or leave it out to have a unique local one chosen.' },
+      );
+    }
+    const gateway = req.gateway6 ?? numberToIpv6(subnet.base + 1n);
+    const gw = ipv6ToNumber(gateway);
+    if (gw === undefined || !contains6(subnet, gw) || gw === subnet.base || gw === lastAddress6(subnet)) {
+      throw new HutchError(
+        'BAD_FLAG',
+        `--gateway ${gateway} is not a host address of ${formatNet6(subnet)}`,
+        {
+          hint: `Give an address inside the subnet, e.g. ${numberToIpv6(subnet.base + 1n)}.`,
+        },
+      );
+    }
+    return { subnet: formatNet6(subnet), gateway: numberToIpv6(gw) };
+  }
+
   get(ref: string): NetworkRecord {
     if (ref === DEFAULT_NETWORK) return this.defaultNetwork();
     const n = this.find(ref);
@@ -212,6 +256,7 @@ export class NetworkStore {
         }
         ipRange = formatNet(r);
       }
+      const ipv6 = req.ipv6 || req.subnet6 !== undefined ? this.ipv6Part(req) : undefined;
       const id = randomHex(32);
       const rec: NetworkRecord = {
         id,
@@ -224,6 +269,7 @@ export class NetworkStore {
         internal: req.internal,
         labels: req.labels,
         bridge: `hb${id.slice(0, 12)}`,
+        ...(ipv6 ? { ipv6 } : {}),
       };
       writeJsonAtomic(this.file(rec.name), rec, 0o600);
       return rec;
@@ -297,6 +343,25 @@ export function pickAddress(net: NetworkRecord, leases: Leases, wanted: string |
     `network ${net.name} has no free address left in ${net.ipRange ?? net.subnet}`,
     {
       hint: 'Stop containers on it, or create a network with a larger subnet.',
+    },
+  );
+}
+
+/** The lowest free IPv6 address of a network with IPv6, for a container; the caller holds the lock. */
+export function pickAddress6(net: NetworkRecord, leases: Leases): string | undefined {
+  if (!net.ipv6) return undefined;
+  const subnet = parseIpv6Net(net.ipv6.subnet, 'subnet');
+  const used = new Set(Object.values(leases).flatMap((l) => (l.ip6 ? [l.ip6] : [])));
+  used.add(net.ipv6.gateway);
+  for (let n = subnet.base + 1n; n < lastAddress6(subnet); n++) {
+    const ip = numberToIpv6(n);
+    if (!used.has(ip)) return ip;
+  }
+  throw new HutchError(
+    'NO_FREE_ADDRESS',
+    `network ${net.name} has no free IPv6 address left in ${net.ipv6.subnet}`,
+    {
+      hint: 'Stop containers on it, or create a network with a larger IPv6 subnet.',
     },
   );
 }

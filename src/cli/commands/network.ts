@@ -20,6 +20,18 @@ import { confirm } from '../prompt.ts';
 const list = (v: Parsed['opts'][string]): string[] => (Array.isArray(v) ? v : []);
 const str = (v: Parsed['opts'][string]): string | undefined => (typeof v === 'string' ? v : undefined);
 
+/** Repeated --subnet or --gateway values: at most one IPv4 and one IPv6 (which has a colon). */
+function byFamily(values: string[], flag: string): { v4: string | undefined; v6: string | undefined } {
+  const v4 = values.filter((v) => !v.includes(':'));
+  const v6 = values.filter((v) => v.includes(':'));
+  if (v4.length > 1 || v6.length > 1) {
+    throw new HutchError('BAD_FLAG', `${flag} given twice for one address family`, {
+      hint: `Give at most one IPv4 and one IPv6 ${flag}.`,
+    });
+  }
+  return { v4: v4[0], v6: v6[0] };
+}
+
 const create: CommandSpec = {
   name: 'create',
   summary: 'Create a network',
@@ -28,21 +40,36 @@ const create: CommandSpec = {
   maxOperands: 1,
   options: [
     { long: 'driver', short: 'd', kind: 'string', description: 'Driver to manage the network (bridge)' },
-    { long: 'subnet', kind: 'string', description: 'Subnet in CIDR format (default: a free 10.89.N.0/24)' },
-    { long: 'gateway', kind: 'string', description: 'IPv4 gateway for the subnet' },
+    {
+      long: 'subnet',
+      kind: 'list',
+      default: [],
+      description: 'Subnet in CIDR format, IPv4 and/or IPv6 (default: a free 10.89.N.0/24)',
+    },
+    { long: 'gateway', kind: 'list', default: [], description: 'Gateway for the subnet of its family' },
+    {
+      long: 'ipv6',
+      kind: 'bool',
+      description: 'Enable IPv6 (a unique local /64 unless an IPv6 --subnet is given)',
+    },
     { long: 'ip-range', kind: 'string', description: 'Allocate container IPs from a sub-range' },
     { long: 'internal', kind: 'bool', description: 'Restrict external access to the network' },
     { long: 'label', kind: 'list', default: [], description: 'Set metadata on a network' },
   ],
   run: async (args) => {
     const { opts } = args;
+    const subnet = byFamily(list(opts.subnet), '--subnet');
+    const gateway = byFamily(list(opts.gateway), '--gateway');
     const n = createNetwork(await contextFor(args), {
       name: args.operands[0]!,
       driver: str(opts.driver),
-      subnet: str(opts.subnet),
-      gateway: str(opts.gateway),
+      subnet: subnet.v4,
+      gateway: gateway.v4,
+      subnet6: subnet.v6,
+      gateway6: gateway.v6,
       ipRange: str(opts.ipRange),
       internal: opts.internal === true,
+      ipv6: opts.ipv6 === true,
       labels: parseLabels(list(opts.label)),
     });
     out(n.id);

@@ -169,6 +169,9 @@ function networkSettings(rec: ContainerRecord): Record<string, unknown> {
       IPAddress: addr?.ip ?? '',
       IPPrefixLen: addr?.prefix ?? 0,
       Gateway: addr?.gateway ?? '',
+      GlobalIPv6Address: addr?.ip6 ?? '',
+      GlobalIPv6PrefixLen: addr?.prefix6 ?? 0,
+      IPv6Gateway: addr?.gateway6 ?? '',
       ...(a.ip ? { IPAMConfig: { IPv4Address: a.ip } } : {}),
     };
   }
@@ -179,6 +182,9 @@ function networkSettings(rec: ContainerRecord): Record<string, unknown> {
     IPAddress: first?.ip ?? '',
     IPPrefixLen: first?.prefix ?? 0,
     Gateway: first?.gateway ?? '',
+    GlobalIPv6Address: first?.ip6 ?? '',
+    GlobalIPv6PrefixLen: first?.prefix6 ?? 0,
+    IPv6Gateway: first?.gateway6 ?? '',
     Networks: networks,
   };
 }

@@ -277,7 +277,7 @@ export function prepareSpec(input: PrepareInput): Prepared {
   const hostsText = hostsFile({
     hostname: rec.config.hostname,
     addHosts: o.addHosts.map((h) => withHostGateway(parseAddHost(h), o.network, attached?.hostGateway)),
-    containerIps: attached?.addresses?.map((a) => a.ip),
+    containerIps: attached?.addresses?.flatMap((a) => (a.ip6 ? [a.ip, a.ip6] : [a.ip])),
     extra: attached?.hostGateway
       ? `${attached.hostGateway}\thost.containers.internal host.docker.internal\n`
       : undefined,

@@ -126,6 +126,47 @@ describe('user networks (rootless)', { skip: NEEDS_REGISTRY || NO_PASTA }, () =>
     ok(['network', 'rm', 'closed']);
   });
 
+  it('an IPv6 network: each container an address of each family, AAAA names, IPv6 between containers', () => {
+    ok(['network', 'create', '--subnet', '10.78.0.0/24', '--subnet', 'fd00:78::/64', 'dual']);
+    ok(['network', 'create', '--ipv6', 'ula']);
+    const [dual, ula] = JSON.parse(ok(['network', 'inspect', 'dual', 'ula'])) as {
+      EnableIPv6: boolean;
+      IPAM: { Config: { Subnet: string; Gateway: string }[] };
+    }[];
+    assert.equal(dual!.EnableIPv6, true);
+    assert.deepEqual(dual!.IPAM.Config[1], { Subnet: 'fd00:78::/64', Gateway: 'fd00:78::1' });
+    assert.match(ula!.IPAM.Config[1]!.Subnet, /^fd[0-9a-f]{2}:[0-9a-f:]+\/64$/, 'a unique local /64');
+    const bad = h(['network', 'create', '--subnet', 'fd00:78:0:0:1::/80', 'clash']);
+    assert.equal(bad.status, 125);
+    assert.match(bad.stderr, /overlaps network dual/);
+    ok(['run', '-d', '--name', 'six', '--network', 'dual', img(), ...HTTPD]);
+    try {
+      const ip6 = ok([
+        'inspect',
+        '--format',
+        '{{.NetworkSettings.Networks.dual.GlobalIPv6Address}}',
+        'six',
+      ]).trim();
+      assert.equal(ip6, 'fd00:78::2');
+      const out = ok([
+        'run',
+        '--rm',
+        '--network',
+        'dual',
+        img(),
+        'sh',
+        '-c',
+        `ip -6 -o addr show eth0 scope global; nslookup -type=AAAA six; printf 'GET /i.html HTTP/1.0\\r\\n\\r\\n' | nc ${ip6} 80`,
+      ]);
+      assert.match(out, /inet6 fd00:78::3\/64/);
+      assert.match(out, /Address: fd00:78::2/);
+      assert.match(out, /hello/);
+    } finally {
+      ok(['rm', '-f', 'six']);
+    }
+    ok(['network', 'rm', 'dual', 'ula']);
+  });
+
   it('10 containers started at once on one network get distinct addresses; the last one leaves nothing behind', async () => {
     ok(['network', 'create', 'many']);
     const runs = await Promise.all(

@@ -79,6 +79,7 @@ function parse(m: Buffer): Reply {
     const data = off + 10;
     if (type === A) answers.push([...m.subarray(data, data + 4)].join('.'));
     if (type === PTR) answers.push(readName(m, data)[0]);
+    if (type === AAAA) answers.push(m.subarray(data, data + 16).toString('hex'));
     off = data + len;
   }
   return { id: m.readUInt16BE(0), flags, rcode: flags & 0xf, answers };
@@ -165,6 +166,7 @@ writeFileSync(
     'host 127.0.0.1 web 10.88.0.3',
     'host 127.0.0.1 web-alias 10.88.0.2',
     'host 127.0.0.1 db.Example 10.88.0.4',
+    'host 127.0.0.1 db.Example fd00:88::4',
     '',
     'some-future-line with words',
     '# network b',
@@ -249,6 +251,13 @@ describe('hutch-dns', () => {
       [UPSTREAM_IP],
       'other networks still forward',
     );
+  });
+
+  it('answers AAAA for a name with an IPv6 address, and A with its IPv4 one only', async () => {
+    assert.deepEqual((await ask('127.0.0.1', 'db.example', AAAA)).answers, [
+      'fd000088000000000000000000000004',
+    ]);
+    assert.deepEqual((await ask('127.0.0.1', 'db.example')).answers, ['10.88.0.4']);
   });
 
   it('gives NODATA for other types of a local name', async () => {
