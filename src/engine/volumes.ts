@@ -182,9 +182,10 @@ export function inspectVolumes(
     try {
       const v = store.get(name);
       const shape = inspectShape(v);
-      // Plain volumes can have snapshots; how many is worth seeing before a `volume rm`.
-      if (parseVolumeOptions(v.options).kind === 'plain')
-        shape.Snapshots = new VolumeSnapshots(store).count(name);
+      // How many snapshots `volume rm` would take with it; absent when none, so docker's shape stays docker's.
+      const snapshots =
+        parseVolumeOptions(v.options).kind === 'plain' ? new VolumeSnapshots(store).count(name) : 0;
+      if (snapshots > 0) shape.Snapshots = snapshots;
       found.push(shape);
     } catch (e) {
       if (!(e instanceof HutchError)) throw e;

@@ -128,8 +128,10 @@ function isReadOnly(path: string): boolean {
  * Removes a tree that may hold subvolumes (a volume's content, its
  * snapshots, a half-made copy), read-only ones included: those are made
  * writable first, since a user may not delete them otherwise. Subvolumes
- * sit at most a few levels down (`snapshots/NAME/_data`), so the search for
- * them stops there; deeper ones are the btrfs tool's fallback's to handle.
+ * sit at most a few levels down, so the search for
+ * them stops there (five levels: `volumes/.tmp-recv-X/snapshots/NAME/_data`
+ * from the volumes directory); deeper ones are left to the btrfs tool's
+ * fallback.
  */
 export function removeTree(path: string, depth = 0): void {
   const st = lstatIfExists(path);
@@ -139,11 +141,11 @@ export function removeTree(path: string, depth = 0): void {
     return;
   }
   if (isSubvolume(path)) {
-    if (isReadOnly(path)) setReadOnly(path, false);
+    if (isReadOnly(path)) setReadOnly(path, false, { force: true });
     removeSubvolume(path);
     return;
   }
-  if (depth < 3) {
+  if (depth < 5) {
     for (const n of readdirSync(path)) {
       const child = join(path, n);
       if (lstatIfExists(child)?.isDirectory()) removeTree(child, depth + 1);

@@ -95,10 +95,15 @@ export function snapshotReadOnly(source: string, target: string): void {
   );
 }
 
-/** Sets or clears a subvolume's read-only flag (its owner may, rootless too). */
-export function setReadOnly(path: string, readOnly: boolean): void {
+/**
+ * Sets or clears a subvolume's read-only flag (its owner may, rootless too).
+ * `force` for one about to be deleted: a subvolume made by `btrfs receive`
+ * refuses to become writable otherwise (it would no longer be a valid base
+ * for the next incremental receive, which no longer matters then).
+ */
+export function setReadOnly(path: string, readOnly: boolean, opts: { force?: boolean } = {}): void {
   orThrow(
-    btrfs(['property', 'set', '-ts', path, 'ro', String(readOnly)]),
+    btrfs(['property', 'set', ...(opts.force ? ['-f'] : []), '-ts', path, 'ro', String(readOnly)]),
     `making ${path} ${readOnly ? 'read-only' : 'writable'}`,
   );
 }
