@@ -14,6 +14,9 @@
  *   connectSeqpacket(path) -> fd    shutdownWrite(fd)   shutdownBoth(fd)
  *     conmon's attach socket is SOCK_SEQPACKET, which Node's net module
  *     cannot open; hutch reads and writes the returned fd with fs calls.
+ *   exchange(a, b)   renameat2(RENAME_EXCHANGE): two paths swap in one step,
+ *     so a volume's content is replaced whole (a rollback) with no moment
+ *     where neither the old nor the new tree is in place.
  *   newNetns(path)   a new network namespace, its loopback up, bound at
  *     path (an existing file). Made on a short-lived thread: a namespace
  *     switch is per thread, and a rootless process could not switch back
@@ -34,6 +37,7 @@
 #include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -304,6 +308,23 @@ static napi_value js_shutdown_both(napi_env env, napi_callback_info info) {
   return shutdown_how(env, info, SHUT_RDWR);
 }
 
+#ifndef RENAME_EXCHANGE
+#define RENAME_EXCHANGE (1 << 1)
+#endif
+
+/* Through syscall(2): glibc's renameat2 wrapper is newer than some libcs hutch builds on. */
+static napi_value js_exchange(napi_env env, napi_callback_info info) {
+  args_t a;
+  static char one[PATH_BUF], two[PATH_BUF];
+  char *pone, *ptwo;
+  if (get_args(env, info, &a, 2) || get_str(env, a.argv[0], one, sizeof one, 0, &pone) ||
+      get_str(env, a.argv[1], two, sizeof two, 0, &ptwo))
+    return NULL;
+  if (syscall(SYS_renameat2, AT_FDCWD, pone, AT_FDCWD, ptwo, RENAME_EXCHANGE) != 0)
+    return throw_errno(env, errno, "renameat2", pone);
+  return undefined(env);
+}
+
 typedef struct {
   const char *path;
   int err;
@@ -370,5 +391,6 @@ NAPI_EXPORT napi_value napi_register_module_v1(napi_env env, napi_value exports)
   export_fn(env, exports, "shutdownWrite", js_shutdown_write);
   export_fn(env, exports, "shutdownBoth", js_shutdown_both);
   export_fn(env, exports, "newNetns", js_new_netns);
+  export_fn(env, exports, "exchange", js_exchange);
   return exports;
 }

@@ -11,6 +11,7 @@ import { checkContainers } from './containers/check.ts';
 import type { Context } from './context.ts';
 import { openStateful } from './context.ts';
 import { checkImages } from './image-check.ts';
+import { checkVolumes } from './volume-check.ts';
 
 export interface Finding {
   /** problem: state is inconsistent; garbage: unreferenced leftovers, harmless. */
@@ -27,7 +28,7 @@ export interface CheckReport {
 export type Checker = (ctx: Context, repair: boolean) => Finding[] | Promise<Finding[]>;
 
 // Containers before temporary files: a leaked mount in a half-removed bundle must go before the bundle can.
-const checkers: Checker[] = [checkStoreMeta, checkImages, checkContainers, checkTempFiles];
+const checkers: Checker[] = [checkStoreMeta, checkImages, checkContainers, checkVolumes, checkTempFiles];
 
 export function addChecker(c: Checker): void {
   checkers.push(c);
@@ -47,6 +48,7 @@ function checkStoreMeta(ctx: Context): Finding[] {
 /** Temporary files of killed writers: harmless, removed with --repair. */
 function checkTempFiles(ctx: Context, repair: boolean): Finding[] {
   const found: Finding[] = [];
+  const volumes = join(ctx.paths.root, 'volumes') + '/';
   const walk = (dir: string, depth: number): void => {
     let entries;
     try {
@@ -56,8 +58,9 @@ function checkTempFiles(ctx: Context, repair: boolean): Finding[] {
     }
     for (const e of entries) {
       const p = join(dir, e.name);
-      // Staged layers are reported by the image checker, with what they are.
-      if (e.name.startsWith(TEMP_MARK) && !p.includes('/storage/')) {
+      // Staged layers are reported by the image checker, and volumes' leftovers (which may
+      // hold read-only subvolumes) by the volume checker, with what they are.
+      if (e.name.startsWith(TEMP_MARK) && !p.includes('/storage/') && !p.startsWith(volumes)) {
         if (repair) rmSync(p, { recursive: true, force: true });
         found.push({ severity: 'garbage', what: 'temporary file', detail: p, repaired: repair });
       } else if (e.isDirectory() && depth < 3) {

@@ -6,6 +6,7 @@
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { stopPause } from '../rootless/namespace.ts';
+import { removeTree } from '../runtime/volume-tree.ts';
 import { storeMetaPath } from '../store/store.ts';
 import { HutchError } from '../util/errors.ts';
 import type { Context } from './context.ts';
@@ -62,6 +63,8 @@ export async function systemReset(ctx: Context): Promise<void> {
   // Inside the namespace, so files owned by sub-ids can be deleted.
   openStateful(ctx);
   await stopAll(ctx);
+  // Volume snapshots may be read-only subvolumes, which a plain recursive delete cannot empty.
+  removeTree(join(ctx.paths.root, 'volumes'));
   emptyDir(ctx.paths.root);
   rmSync(ctx.paths.root, { recursive: true, force: true });
   stopPause(ctx.paths);

@@ -3,7 +3,8 @@
  * (the store is ../runtime/volumes.ts). Whether a container uses a volume
  * is the container code's to say, through onVolumeUse.
  */
-import { VolumeStore } from '../runtime/volumes.ts';
+import { VolumeSnapshots } from '../runtime/volume-snapshots.ts';
+import { VolumeStore, parseVolumeOptions } from '../runtime/volumes.ts';
 import type { VolumeRecord } from '../runtime/volumes.ts';
 import { HutchError } from '../util/errors.ts';
 import type { Context } from './context.ts';
@@ -179,7 +180,13 @@ export function inspectVolumes(
   const errors: HutchError[] = [];
   for (const name of names) {
     try {
-      found.push(inspectShape(store.get(name)));
+      const v = store.get(name);
+      const shape = inspectShape(v);
+      // How many snapshots `volume rm` would take with it; absent when none, so docker's shape stays docker's.
+      const snapshots =
+        parseVolumeOptions(v.options).kind === 'plain' ? new VolumeSnapshots(store).count(name) : 0;
+      if (snapshots > 0) shape.Snapshots = snapshots;
+      found.push(shape);
     } catch (e) {
       if (!(e instanceof HutchError)) throw e;
       errors.push(e);

@@ -4,7 +4,12 @@
  * rename of a fully built `.tmp-*` directory and disappears by one rename to
  * a `.tmp-*` name before it is deleted, so a crash leaves only `.tmp-*`
  * leftovers, which listing ignores and cleanupTemp() removes. Every change
- * holds `volumes.lock`.
+ * holds `volumes.lock`; work on one volume that takes long (a snapshot's
+ * copy, a receive) holds that volume's own lock, `.locks/NAME`, taken
+ * before `volumes.lock` wherever both are needed.
+ *
+ * Where the store is on btrfs, a volume's `_data` is a subvolume, so that
+ * it can be snapshotted (./volume-snapshots.ts); elsewhere a directory.
  *
  * The engine runs inside the user namespace: uid N here is the container's
  * uid N, so plain chown gives a volume to a container user.
@@ -20,6 +25,7 @@ import {
   lutimesSync,
   mkdirSync,
   mkdtempSync,
+  readFileSync,
   readdirSync,
   readlinkSync,
   renameSync,
@@ -30,14 +36,19 @@ import {
 } from 'node:fs';
 import type { Stats } from 'node:fs';
 import { join } from 'node:path';
+import { parseMountInfo } from '../host/cgroups.ts';
+import { isSubvolume } from '../storage/drivers/btrfs-tool.ts';
 import { withLock } from '../sys/lock.ts';
 import { sys } from '../sys/native.ts';
 import { errnoCode, HutchError } from '../util/errors.ts';
 import { lstatIfExists, readIfExists, TEMP_MARK, writeJsonAtomic } from '../util/fs-atomic.ts';
 import { log } from '../util/log.ts';
+import { exchange, makeDataDir, removeTree } from './volume-tree.ts';
 
 export const VOLUME_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 const LOCK_NAME = 'volumes.lock';
+/** Per-volume locks; a name no volume can have (volume names start with a letter or digit). */
+const LOCKS_DIR = '.locks';
 /** A directory entry's limit (NAME_MAX): longer names cannot be stored. */
 const MAX_NAME = 255;
 
@@ -247,6 +258,34 @@ export class VolumeStore {
     return withLock(this.lockPath, fn);
   }
 
+  /** Holds the store's lock (short changes: a volume appearing or going). */
+  withStoreLock<T>(fn: () => T): T {
+    return this.locked(fn);
+  }
+
+  /**
+   * The lock file of one volume. It lives outside the volume's directory,
+   * which removal renames away: a lock on a file in there would lock the
+   * removed volume, not a new one of the same name.
+   */
+  volumeLockPath(name: string): string {
+    validateVolumeName(name);
+    const dir = join(this.dir, LOCKS_DIR);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    return join(dir, name);
+  }
+
+  /** Holds one volume's lock: snapshots, rollbacks, receives and removal of that volume are serialised. */
+  withVolumeLock<T>(name: string, fn: () => T): T {
+    this.ensureDir();
+    return withLock(this.volumeLockPath(name), fn);
+  }
+
+  /** The record, or undefined (an invalid name is simply no volume). */
+  find(name: string): VolumeRecord | undefined {
+    return this.read(name);
+  }
+
   /** The record, or undefined; the mount point is always the current store's. */
   private read(name: string): VolumeRecord | undefined {
     if (!VOLUME_NAME.test(name) || name === LOCK_NAME || name.length > MAX_NAME) return undefined;
@@ -337,7 +376,7 @@ export class VolumeStore {
       const tmp = mkdtempSync(join(this.dir, TEMP_MARK));
       try {
         const data = join(tmp, '_data');
-        mkdirSync(data);
+        makeDataDir(data);
         chmodSync(data, 0o755); // not the umask's idea of it
         if (record.uid !== undefined || record.gid !== undefined) chownData(data, record);
         writeJsonAtomic(join(tmp, 'volume.json'), record);
@@ -356,6 +395,15 @@ export class VolumeStore {
    * Answers whether there was one.
    */
   remove(name: string, opts: { force?: boolean } = {}): boolean {
+    if (!VOLUME_NAME.test(name) || name.length > MAX_NAME || name === LOCK_NAME) {
+      if (opts.force) return false;
+      throw noSuchVolume(name);
+    }
+    // A snapshot or receive in progress finishes first.
+    return this.withVolumeLock(name, () => this.removeLocked(name, opts));
+  }
+
+  private removeLocked(name: string, opts: { force?: boolean }): boolean {
     return this.locked(() => {
       const v = this.read(name);
       if (!v) {
@@ -367,7 +415,7 @@ export class VolumeStore {
       const doomed = join(this.dir, `${TEMP_MARK}rm-${process.pid}-${randomHex(4)}`);
       // Gone from listings at once; a crash while deleting leaves a .tmp-* for cleanupTemp.
       renameSync(dir, doomed);
-      rmSync(doomed, { recursive: true, force: true });
+      removeTree(doomed); // its snapshots too, read-only subvolumes included
       return true;
     });
   }
@@ -385,10 +433,11 @@ export class VolumeStore {
         }
         for (const n of names) {
           if (n.startsWith(TEMP_MARK)) {
-            rmSync(join(dir, n), { recursive: true, force: true });
+            removeTree(join(dir, n));
             removed.push(join(dir, n));
           } else if (dir === this.dir && VOLUME_NAME.test(n) && n !== LOCK_NAME) {
             sweep(join(dir, n));
+            sweep(join(dir, n, 'snapshots'));
           }
         }
       };
@@ -432,6 +481,10 @@ export class VolumeStore {
    * in place. A tmpfs volume is fresh at each start and gets nothing.
    */
   copyUpIfFirstUse(name: string, source: string | undefined): boolean {
+    return this.withVolumeLock(name, () => this.copyUpLocked(name, source));
+  }
+
+  private copyUpLocked(name: string, source: string | undefined): boolean {
     return this.locked(() => {
       const v = this.get(name);
       if (v.copiedUp) return false;
@@ -468,21 +521,36 @@ function chownData(data: string, v: { uid?: number; gid?: number }): void {
 
 /**
  * Deleting a directory with something mounted on it would delete the
- * mounted tree: a different device below the volume means a mount.
+ * mounted tree: a different device below the volume means a mount, unless
+ * `_data` is a btrfs subvolume (which has a device number of its own) that
+ * the mount table does not list.
  */
 function refuseIfMounted(dir: string, name: string): void {
-  const data = lstatIfExists(join(dir, '_data'));
-  if (data && data.dev !== lstatSync(dir).dev) {
-    throw new HutchError('VOLUME_BUSY', `volume ${name} has something mounted on its content`, {
-      hint: `Unmount ${join(dir, '_data')} first (hutch unshare umount ...).`,
-    });
+  const path = join(dir, '_data');
+  const data = lstatIfExists(path);
+  if (!data || data.dev === lstatSync(dir).dev) return;
+  if (isSubvolume(path) && !isMountPoint(path)) return;
+  throw new HutchError('VOLUME_BUSY', `volume ${name} has something mounted on its content`, {
+    hint: `Unmount ${path} first (hutch unshare umount ...).`,
+  });
+}
+
+function isMountPoint(path: string): boolean {
+  try {
+    return parseMountInfo(readFileSync('/proc/self/mountinfo', 'utf8')).some((m) => m.mountPoint === path);
+  } catch {
+    return true; // unknown: the careful answer
   }
 }
 
-/** The copy goes into a new directory that replaces the empty `_data` in one rename. */
+/**
+ * The copy goes into a new directory (a subvolume where `_data` is one) that
+ * takes the empty `_data`'s place in one exchange.
+ */
 function copyIntoPlain(v: VolumeRecord, source: string, src: Stats): void {
   const dir = join(v.mountpoint, '..');
-  const tmp = mkdtempSync(join(dir, `${TEMP_MARK}copyup-`));
+  const tmp = join(dir, `${TEMP_MARK}copyup-${process.pid}-${randomHex(4)}`);
+  makeDataDir(tmp);
   try {
     copyChildren(source, tmp);
     // Docker gives the volume's top the image directory's owner and mode, unless -o uid/gid chose one.
@@ -491,10 +559,9 @@ function copyIntoPlain(v: VolumeRecord, source: string, src: Stats): void {
     chownSync(tmp, top.uid, top.gid);
     chmodSync(tmp, top.mode & 0o7777);
     utimesSync(tmp, src.atimeMs / 1000, src.mtimeMs / 1000);
-    renameSync(tmp, v.mountpoint); // replaces an empty directory, atomically
-  } catch (e) {
-    rmSync(tmp, { recursive: true, force: true });
-    throw e;
+    exchange(tmp, v.mountpoint);
+  } finally {
+    removeTree(tmp); // the empty `_data` after the exchange, the partial copy after a failure
   }
 }
 

@@ -27,6 +27,8 @@ export interface SysBinding {
   connectSeqpacket(path: string): number;
   shutdownWrite(fd: number): void;
   shutdownBoth(fd: number): void;
+  /** Swaps two paths atomically (renameat2 RENAME_EXCHANGE); EINVAL where the filesystem cannot. */
+  exchange(a: string, b: string): void;
   /** A new network namespace with loopback up, bound at path (an existing file). */
   newNetns(path: string): void;
 }

@@ -16,6 +16,7 @@ import type { CommandSpec, Parsed } from '../args/spec.ts';
 import { contextFor } from '../context.ts';
 import { out, printInspected, reportErrors } from '../output.ts';
 import { confirm } from '../prompt.ts';
+import { clone, receive, rollback, send, snapshot, snapshots } from './volume-snapshot.ts';
 
 const list = (v: Parsed['opts'][string]): string[] => (Array.isArray(v) ? v : []);
 
@@ -175,5 +176,5 @@ const prune: CommandSpec = {
 export const command: CommandSpec = {
   name: 'volume',
   summary: 'Manage volumes',
-  subcommands: [create, inspect, ls, prune, rm],
+  subcommands: [create, inspect, ls, prune, rm, snapshot, snapshots, rollback, clone, send, receive],
 };

@@ -87,6 +87,27 @@ export function snapshotSubvolume(source: string, target: string): void {
   orThrow(btrfs(['subvolume', 'snapshot', source, target]), `snapshotting ${source} to ${target}`);
 }
 
+/** A read-only snapshot: what `btrfs send` needs, and what keeps a volume's snapshot as it was taken. */
+export function snapshotReadOnly(source: string, target: string): void {
+  orThrow(
+    btrfs(['subvolume', 'snapshot', '-r', source, target]),
+    `making a read-only snapshot of ${source} at ${target}`,
+  );
+}
+
+/**
+ * Sets or clears a subvolume's read-only flag (its owner may, rootless too).
+ * `force` for one about to be deleted: a subvolume made by `btrfs receive`
+ * refuses to become writable otherwise (it would no longer be a valid base
+ * for the next incremental receive, which no longer matters then).
+ */
+export function setReadOnly(path: string, readOnly: boolean, opts: { force?: boolean } = {}): void {
+  orThrow(
+    btrfs(['property', 'set', ...(opts.force ? ['-f'] : []), '-ts', path, 'ro', String(readOnly)]),
+    `making ${path} ${readOnly ? 'read-only' : 'writable'}`,
+  );
+}
+
 /**
  * Removes a subvolume (or a plain directory left where one was meant to
  * be). A read-only one is made writable first, since an unprivileged user
