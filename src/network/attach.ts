@@ -7,6 +7,7 @@
  * take it down.
  */
 import { readFileSync, rmSync } from 'node:fs';
+import { identity } from '../sys/identity.ts';
 import { processName, processStart } from '../sys/process.ts';
 import { lookPath, which } from '../util/which.ts';
 import { HutchError } from '../util/errors.ts';
@@ -15,6 +16,7 @@ import { allocatePorts } from './allocate.ts';
 import { allowRules, hostAddresses, splitForAllowlist } from './allow.ts';
 import { KEEP_SOURCE_ROUTES, KEEP_SOURCE_RULES, startForwarder } from './portfwd.ts';
 import { readHostLink } from './hostlink.ts';
+import { publishByKernel, splitForKernel, unpublishByKernel } from './kernel-publish.ts';
 import { infraPaths, ipBatch } from './infra.ts';
 import type { NetworkMode } from './mode.ts';
 import { createNetns, netnsPath, removeNetns } from './netns.ts';
@@ -47,6 +49,8 @@ export interface NetworkState {
   handoffSocket?: string;
   /** It hands over connections to hostGateway too (connect() goes to it). */
   handoffConnect?: boolean;
+  /** Rootful on user networks: ports published by kernel rules (kernel-publish.ts). */
+  kernelNat?: boolean;
   /** hutch-portfwd, for ports on the host's loopback with an allowlist. */
   forwarderPid?: number;
   forwarderStart?: number;
@@ -241,7 +245,17 @@ export async function attachBridgeNetwork(req: BridgeNetworkRequest): Promise<Ne
   };
   if (ports.length === 0) return state;
   try {
-    const listen = ports.flatMap((p) =>
+    // Rootful, the kernel publishes what it can route (kernel-publish.ts); the relay takes the rest.
+    const link = req.rootless ? undefined : readHostLink(infraPaths(req.runroot).link);
+    const { nat, relay } = link ? splitForKernel(ports) : { nat: [], relay: ports };
+    if (link && nat.length > 0) {
+      state.kernelNat = true;
+      publishByKernel(req.id, infraPaths(req.runroot).netns, link, addresses[0]!.ip, nat);
+      // Clients arrive with their own address: judged in the container's namespace, as with pasta.
+      if (req.allow.length > 0) applyRules(netns, allowRules(nat, req.allow));
+    }
+    if (relay.length === 0) return state;
+    const listen = relay.flatMap((p) =>
       p.hostIp === ''
         ? [
             { ...p, hostIp: '0.0.0.0' },
@@ -260,6 +274,7 @@ export async function attachBridgeNetwork(req: BridgeNetworkRequest): Promise<Ne
     );
     state.forwarderStart = processStart(state.forwarderPid) ?? 0;
   } catch (e) {
+    if (state.kernelNat) unpublishByKernel(req.id, infraPaths(req.runroot).netns);
     detachBridges(req.root, req.runroot, req.id);
     throw e;
   }
@@ -328,6 +343,8 @@ export function detachNetwork(
   state: NetworkState | undefined,
 ): void {
   const { runroot } = paths;
+  // Before the bridges: the last container takes the infra namespace, and its rules, along.
+  if (state?.kernelNat || (!state && !identity().rootless)) unpublishByKernel(id, infraPaths(runroot).netns);
   if (state?.mode === 'bridge') detachBridges(paths.root, runroot, id);
   if (state) {
     endProcess(state.forwarderPid, state.forwarderStart);

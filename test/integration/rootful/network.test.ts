@@ -108,6 +108,7 @@ describe('networking as root', { skip }, () => {
       const port = 18600 + Math.floor(Math.random() * 300);
       const serve = `mkdir -p /w/cgi-bin && printf '#!/bin/sh\\nprintf "Content-Type: text/plain\\\\r\\\\n\\\\r\\\\n$REMOTE_ADDR"\\n' > /w/cgi-bin/ip && chmod +x /w/cgi-bin/ip && exec httpd -f -p 80 -h /w`;
       ok(['run', '-d', '--name', 'pub', '-p', `${port}:80`, img(), 'sh', '-c', serve]);
+      const id = ok(['inspect', '--format', '{{.Id}}', 'pub']).trim().slice(0, 12);
       try {
         const get = `printf 'GET /cgi-bin/ip HTTP/1.0\\r\\n\\r\\n' | busybox nc ${th.hostAddress} ${port} | tail -1`;
         let seen = '';
@@ -116,8 +117,71 @@ describe('networking as root', { skip }, () => {
           if (!seen.includes(th.address)) await new Promise((r) => setTimeout(r, 100));
         }
         assert.match(seen, new RegExp(th.address.replace(/\./g, '\\.')));
+        // The kernel carries it (DNAT): hutch-portfwd listens only where the kernel cannot route, loopback and IPv6.
+        const listeners = execFileSync('ss', ['-Hltn', `sport = :${port}`], { encoding: 'utf8' });
+        assert.deepEqual(
+          listeners
+            .trim()
+            .split('\n')
+            .map((l) => l.trim().split(/\s+/)[3])
+            .sort(),
+          [`127.0.0.1:${port}`, `[::]:${port}`],
+        );
+        assert.match(
+          execFileSync('nft', ['list', 'tables'], { encoding: 'utf8' }),
+          new RegExp(`hutch_p_${id}`),
+        );
       } finally {
         ok(['rm', '-f', 'pub']);
+      }
+      assert.doesNotMatch(
+        execFileSync('nft', ['list', 'tables'], { encoding: 'utf8' }),
+        new RegExp(`hutch_p_${id}`),
+      );
+    },
+  );
+
+  it(
+    '--publish-allow admits the allowed test host and refuses the other, through the kernel',
+    { skip: (!HOSTS || HOSTS.length < 2) && 'needs two test hosts' },
+    () => {
+      const [one, two] = [HOSTS![0]!, HOSTS![1]!];
+      const port = 18600 + Math.floor(Math.random() * 300);
+      const httpd = 'mkdir -p /w && echo hello > /w/i && exec httpd -f -p 80 -h /w';
+      ok([
+        'run',
+        '-d',
+        '--name',
+        'allow',
+        '-p',
+        `${port}:80`,
+        '--publish-allow',
+        `${one.address}/32`,
+        img(),
+        'sh',
+        '-c',
+        httpd,
+      ]);
+      try {
+        const get = (th: typeof one): string =>
+          execFileSync(
+            'ip',
+            [
+              'netns',
+              'exec',
+              th.name,
+              'sh',
+              '-c',
+              `printf 'GET /i HTTP/1.0\\r\\n\\r\\n' | timeout 3 busybox nc ${th.hostAddress} ${port} 2>&1; true`,
+            ],
+            { encoding: 'utf8' },
+          );
+        let first = '';
+        for (let i = 0; i < 30 && !first.includes('hello'); i++) first = get(one);
+        assert.match(first, /hello/);
+        assert.doesNotMatch(get(two), /hello/);
+      } finally {
+        ok(['rm', '-f', 'allow']);
       }
     },
   );
