@@ -647,6 +647,15 @@ export async function checkContainers(ctx: Context, repair: boolean): Promise<Fi
     );
   }
   // Last: the unmounts above end their daemons; what serves a mount nobody here sees is leaked.
-  findings.push(...checkFuseDaemons(ctx.paths.root, repair));
+  findings.push(
+    ...checkFuseDaemons(ctx.paths.root, repair, (id) => {
+      try {
+        const rec = c.store.read(id);
+        return rec !== undefined && reallyRunning(c, rec);
+      } catch {
+        return true; // a damaged record: its daemon is left until the record is dealt with
+      }
+    }),
+  );
   return findings;
 }

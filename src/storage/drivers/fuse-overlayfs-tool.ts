@@ -28,9 +28,9 @@ const DAEMON_EXIT_MS = 2000;
 export const INSTALL_HINT =
   'Install fuse-overlayfs (Debian and Ubuntu: sudo apt-get install fuse-overlayfs; Fedora: sudo dnf install fuse-overlayfs).';
 
-/** Where fuse-overlayfs is, or undefined. */
+/** Where fuse-overlayfs is, or undefined (distributions put it in /usr/bin, on every user's PATH). */
 export function fuseOverlayfsPath(): string | undefined {
-  return which('fuse-overlayfs') ?? ['/usr/bin/fuse-overlayfs', '/bin/fuse-overlayfs'].find((p) => which(p));
+  return which('fuse-overlayfs');
 }
 
 function tool(): string {
