@@ -196,3 +196,10 @@ export function unmountFuseOverlay(mountPoint: string, home: string): void {
   unmountQuietly(mountPoint);
   reapDaemons(daemonsUnder(home).filter((d) => d.mountPoint === mountPoint));
 }
+
+/** Ends every daemon of a store (system migrate and reset, once nothing runs): mounts off, then the processes. */
+export function endDaemonsUnder(home: string): void {
+  const daemons = daemonsUnder(home);
+  for (const d of daemons) unmountQuietly(d.mountPoint);
+  reapDaemons(daemons);
+}
