@@ -1,7 +1,7 @@
 /**
  * The storage driver interface: how layers are kept on disk and how a
- * container's root filesystem is assembled from them. overlay and vfs come
- * first, then btrfs; zfs and fuse-overlayfs implement the same interface later.
+ * container's root filesystem is assembled from them: overlay, vfs, btrfs and
+ * fuse-overlayfs implement it; zfs will too.
  */
 import type { Readable } from 'node:stream';
 
@@ -36,7 +36,7 @@ export interface CreateOptions {
 }
 
 export interface LayerDriver {
-  readonly name: 'overlay' | 'vfs' | 'btrfs' | string;
+  readonly name: 'overlay' | 'vfs' | 'btrfs' | 'fuse-overlayfs' | string;
   /**
    * Creates layer `id` on top of `parent` (undefined for a base layer) and
    * applies the uncompressed tar stream `diff` to it. The layer becomes

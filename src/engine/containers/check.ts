@@ -42,6 +42,7 @@ import { log } from '../../util/log.ts';
 import type { Finding } from '../check.ts';
 import type { Context } from '../context.ts';
 import { releaseExited } from './cleanup.ts';
+import { checkFuseDaemons } from './fuse-check.ts';
 import { openContainers } from './open.ts';
 import { detachBridges } from '../../network/bridge.ts';
 import { networkLeftovers, removeLeftovers } from '../../network/leftovers.ts';
@@ -645,5 +646,16 @@ export async function checkContainers(ctx: Context, repair: boolean): Promise<Fi
       fix(p, () => rmSync(p, { recursive: true, force: true })),
     );
   }
+  // Last: the unmounts above end their daemons; what serves a mount nobody here sees is leaked.
+  findings.push(
+    ...checkFuseDaemons(ctx.paths.root, repair, (id) => {
+      try {
+        const rec = c.store.read(id);
+        return rec !== undefined && reallyRunning(c, rec);
+      } catch {
+        return true; // a damaged record: its daemon is left until the record is dealt with
+      }
+    }),
+  );
   return findings;
 }

@@ -45,7 +45,7 @@ export function diffSource(c: Containers, rec: ContainerRecord): DiffSource {
       { hint: 'Use the store the container was made in (--root).' },
     );
   }
-  if (rec.driver === 'overlay') {
+  if (rec.driver === 'overlay' || rec.driver === 'fuse-overlayfs') {
     const image = c.images.db.read().images.find((i) => i.id === rec.config.imageId);
     // A shifted copy is the whole image in one layer.
     const layers = rec.shiftedLayer ? [rec.shiftedLayer] : (image?.layers ?? (rec.topLayer ? undefined : []));
@@ -63,6 +63,7 @@ export function diffSource(c: Containers, rec: ContainerRecord): DiffSource {
       upper: join(home, 'diff'),
       lowers: [...layers].reverse().map((id) => driver.layerPath(id)),
       userxattr: c.ctx.ident.rootless,
+      fuse: rec.driver === 'fuse-overlayfs',
     };
   }
   return {

@@ -3,11 +3,13 @@
  * configs), the container store, the volume store and the OCI runtime. Also
  * where containers tell images and volumes that they are in use.
  */
+import { join } from 'node:path';
 import { ContainerStore } from '../../runtime/containers/store.ts';
 import { removeInfraLocked, withInfraLock } from '../../network/infra.ts';
 import { networkLeftovers, removeLeftovers } from '../../network/leftovers.ts';
 import type { ImageDb } from '../../image/store/db.ts';
 import { OciRuntime, pickRuntime } from '../../runtime/oci/runtime.ts';
+import { endDaemonsUnder } from '../../storage/drivers/fuse-overlayfs-tool.ts';
 import { VolumeStore } from '../../runtime/volumes.ts';
 import type { Context } from '../context.ts';
 import { openStateful } from '../context.ts';
@@ -88,6 +90,8 @@ onStopAll(async (ctx) => {
     }
     releaseExited(c, rec.id);
   }
+  // fuse-overlayfs daemons of roots and views nothing owns any more: a daemon keeps a dead namespace alive.
+  endDaemonsUnder(join(ctx.paths.root, 'storage', 'fuse-overlayfs'));
   // Whatever a killed start left: nothing runs now that could need it.
   for (const [id, left] of networkLeftovers(ctx.paths.runroot)) removeLeftovers(ctx.paths, id, left);
   // And the user networks' namespace with its pasta and name server, whatever leases say.

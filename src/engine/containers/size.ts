@@ -19,5 +19,5 @@ function du(path: string): number {
 
 export function duSize(c: ContainerReader, rec: ContainerRecord): number {
   const root = join(c.ctx.paths.root, 'storage', rec.driver, 'containers', rec.id);
-  return du(join(root, rec.driver === 'overlay' ? 'diff' : 'rootfs'));
+  return du(join(root, rec.driver === 'overlay' || rec.driver === 'fuse-overlayfs' ? 'diff' : 'rootfs'));
 }

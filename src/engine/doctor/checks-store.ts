@@ -98,6 +98,24 @@ export function storeChecks(ctx: DoctorContext, facts: Facts): Check[] {
     if (!fuse) fixes.push(installCommand('fuse-overlayfs', facts.distro().family, ctx.user.uid === 0));
     else if (!fuseDevice) fixes.push(`${s}chmod 0666 /dev/fuse`);
   }
+  const recorded = recordedDriver(ctx);
+  if (recorded !== undefined && recorded !== choice.driver) {
+    // The store keeps the driver it was made with: say so, and what a new store would get.
+    const faster = fast && (recorded === 'vfs' || recorded === 'fuse-overlayfs');
+    checks.push({
+      id: 'store.driver',
+      topic,
+      title: 'Storage driver',
+      status: faster || recorded === 'vfs' ? 'WARN' : 'PASS',
+      reason: `${recorded}: recorded in the store when it was made; a new store here would get ${choice.driver}: ${choice.reason}`,
+      ...(faster
+        ? {
+            fix: `# to move to ${choice.driver}: hutch save -o images.tar IMAGE...; hutch system reset; hutch load -i images.tar`,
+          }
+        : {}),
+    });
+    return checks;
+  }
   checks.push({
     id: 'store.driver',
     topic,
@@ -108,6 +126,18 @@ export function storeChecks(ctx: DoctorContext, facts: Facts): Check[] {
   });
 
   return checks;
+}
+
+/** The driver the store recorded when it was made (store.json), if it exists yet. */
+function recordedDriver(ctx: DoctorContext): string | undefined {
+  const text = ctx.host.readFile(`${ctx.storePath.replace(/\/+$/, '')}/store.json`);
+  if (text === undefined) return undefined;
+  try {
+    const driver = (JSON.parse(text) as { driver?: unknown }).driver;
+    return typeof driver === 'string' ? driver : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The btrfs driver's own test, where the store is on btrfs. */

@@ -52,6 +52,12 @@ export interface OverlayDiff {
   lowers: string[];
   /** Rootless overlay marks opaque directories with user.overlay.opaque, rootful with trusted.overlay.opaque. */
   userxattr: boolean;
+  /**
+   * Written through fuse-overlayfs: deletions may also be `.wh.NAME` files,
+   * and opaque directories carry user.fuseoverlayfs.opaque or a
+   * `.wh..wh..opq` file; none of these names is a file of the container's.
+   */
+  fuse?: boolean;
 }
 
 export interface VfsDiff {
@@ -109,20 +115,40 @@ function unsupportedOverlay(path: ByteName, what: string): HutchError {
   );
 }
 
-/** The merged view of an image's overlay layers, looked up as the kernel does. */
+const WH = '.wh.';
+const WH_OPAQUE = '.wh..wh..opq';
+
+/** The merged view of an image's overlay layers, looked up as the kernel (or fuse-overlayfs) does. */
 class Lowers {
   private readonly layers: string[];
-  private readonly opaqueName: string;
+  private readonly opaqueNames: string[];
+  private readonly fuse: boolean;
   /** Relative directory -> the layer directories that make it up, top first ([] when not a directory below). */
   private readonly dirs = new Map<ByteName, ByteName[]>();
 
-  constructor(layers: string[], userxattr: boolean) {
+  constructor(layers: string[], userxattr: boolean, fuse: boolean) {
     this.layers = layers;
-    this.opaqueName = userxattr ? 'user.overlay.opaque' : 'trusted.overlay.opaque';
+    this.fuse = fuse;
+    const kernel = userxattr ? 'user.overlay.opaque' : 'trusted.overlay.opaque';
+    // fuse-overlayfs reads all three: the kernel's either way, and its own where trusted.* is refused.
+    this.opaqueNames = fuse
+      ? ['trusted.overlay.opaque', 'user.overlay.opaque', 'user.fuseoverlayfs.opaque']
+      : [kernel];
   }
 
   isOpaque(path: ByteName): boolean {
-    return xattrOf(path, this.opaqueName)?.toString('latin1') === 'y';
+    if (this.opaqueNames.some((n) => xattrOf(path, n)?.toString('latin1') === 'y')) return true;
+    return this.fuse && lstatMaybe(`${path}/${WH_OPAQUE}`) !== undefined;
+  }
+
+  /** fuse-overlayfs: an empty `.wh.NAME` in layer directory `dir` hides NAME in the layers below. */
+  whiteoutFile(dir: ByteName, name: ByteName): boolean {
+    return this.fuse && lstatMaybe(`${dir}/${WH}${name}`) !== undefined;
+  }
+
+  /** Names that are markers, not files: fuse-overlayfs's `.wh.*` (the kernel's layers never hold them). */
+  isMarker(name: ByteName): boolean {
+    return this.fuse && name.startsWith(WH);
   }
 
   dirsOf(rel: ByteName): ByteName[] {
@@ -136,7 +162,10 @@ class Lowers {
     for (const d of this.dirsOf(parent)) {
       const p = `${d}/${name}`;
       const st = lstatMaybe(p);
-      if (st === undefined) continue;
+      if (st === undefined) {
+        if (this.whiteoutFile(d, name)) break;
+        continue;
+      }
       if (isWhiteout(st) || !st.isDirectory()) break; // hides everything below
       out.push(p);
       if (this.isOpaque(p)) break;
@@ -154,6 +183,7 @@ class Lowers {
       const p = `${d}/${name}`;
       const st = lstatMaybe(p);
       if (st !== undefined) return isWhiteout(st) ? undefined : p;
+      if (this.whiteoutFile(d, name)) return undefined;
     }
     return undefined;
   }
@@ -163,11 +193,17 @@ class Lowers {
     const seen = new Set<ByteName>();
     const out: ByteName[] = [];
     for (const d of this.dirsOf(rel)) {
-      for (const name of readdirSorted(d)) {
+      const names = readdirSorted(d);
+      for (const name of names) {
+        if (this.isMarker(name)) continue;
         if (seen.has(name)) continue;
         seen.add(name);
         const st = lstatMaybe(`${d}/${name}`);
         if (st !== undefined && !isWhiteout(st)) out.push(name);
+      }
+      // Hidden from the layers below, after this layer's own names are in.
+      for (const name of names) {
+        if (name !== WH_OPAQUE && this.isMarker(name)) seen.add(name.slice(WH.length));
       }
     }
     return out.sort();
@@ -178,10 +214,19 @@ function overlayChanges(src: OverlayDiff): Change[] {
   const top = src.upper.replace(/\/+$/, '');
   const root = lstatMaybe(top);
   if (root === undefined || !root.isDirectory()) return [];
-  const lowers = new Lowers(src.lowers, src.userxattr);
+  const lowers = new Lowers(src.lowers, src.userxattr, src.fuse === true);
   const out: Change[] = [];
   const walk = (rel: ByteName, below: boolean): void => {
-    for (const name of readdirSorted(rel === '' ? top : `${top}/${rel}`)) {
+    const names = readdirSorted(rel === '' ? top : `${top}/${rel}`);
+    for (const name of names) {
+      if (lowers.isMarker(name)) {
+        // fuse-overlayfs's deletion as a file; a name made again after it is listed as itself.
+        const victim = name.slice(WH.length);
+        if (name === WH_OPAQUE || names.includes(victim)) continue;
+        const path = join(rel, victim);
+        if (below && lowers.find(path) !== undefined) out.push({ kind: 'D', path });
+        continue;
+      }
       const path = join(rel, name);
       const source = `${top}/${path}`;
       const st = lstatSync(fsPath(source), { bigint: true });
@@ -210,7 +255,7 @@ function overlayChanges(src: OverlayDiff): Change[] {
       if (opaque && inLower) change.opaque = true;
       out.push(change);
       if (change.opaque) {
-        const upperNames = new Set(readdirSorted(source));
+        const upperNames = new Set(readdirSorted(source).filter((n) => !lowers.isMarker(n)));
         for (const hidden of lowers.list(path)) {
           if (!upperNames.has(hidden)) out.push({ kind: 'D', path: join(path, hidden), covered: true });
         }

@@ -294,8 +294,8 @@ export interface PackOptions {
 /** Read in chunks of this size: bodies stream, never held whole. */
 const CHUNK = 1 << 20;
 
-/** Attributes that belong to the overlay mount itself, never to the files in it. */
-const OVERLAY_XATTR = /^(trusted|user)\.overlay\./;
+/** Attributes that belong to the overlay mount itself (kernel overlay's, fuse-overlayfs's), never to the files in it. */
+const OVERLAY_XATTR = /^((trusted|user)\.overlay|user\.fuseoverlayfs)\./;
 
 function isWhiteoutBase(name: ByteName): boolean {
   const slash = name.lastIndexOf('/');

@@ -30,12 +30,15 @@ function shortName(): string {
 }
 
 export class OverlayDriver implements LayerDriver {
-  readonly name = 'overlay';
+  readonly name: string = 'overlay';
   readonly layout: DriverLayout;
-  private readonly rootless: boolean;
+  protected readonly rootless: boolean;
+  /** Whether the mount reads `.wh.NAME` files as whiteouts where the kernel refuses 0:0 devices (fuse-overlayfs). */
+  protected readonly whiteoutFiles: boolean = false;
 
-  constructor(storeRoot: string, rootless: boolean) {
-    this.layout = new DriverLayout(storeRoot, 'overlay');
+  /** `dir`: the driver's directory under ROOT/storage (fuse-overlayfs keeps layers the same way, in its own). */
+  constructor(storeRoot: string, rootless: boolean, dir = 'overlay') {
+    this.layout = new DriverLayout(storeRoot, dir);
     this.rootless = rootless;
     mkdirSync(join(this.layout.home, 'l'), { recursive: true, mode: 0o700 });
   }
@@ -47,6 +50,11 @@ export class OverlayDriver implements LayerDriver {
   private lowers(id: string): string[] {
     const text = readFileSync(join(this.layout.layer(id), 'lower'), 'utf8').trim();
     return text === '' ? [] : text.split(':');
+  }
+
+  /** The layer directories of the image whose top layer is `top`, top first, relative to the driver's home. */
+  protected chain(top: string): string[] {
+    return [`l/${this.link(top)}`, ...this.lowers(top)];
   }
 
   async createLayer(
@@ -63,6 +71,7 @@ export class OverlayDriver implements LayerDriver {
       mkdirSync(diffDir, { mode: 0o755 });
       const result = await applyLayer(diff, diffDir, {
         whiteouts: 'overlay',
+        whiteoutFiles: this.whiteoutFiles,
         userxattr: this.rootless,
         canMknod: !this.rootless,
         ...namespaceIdLimits(),
@@ -112,7 +121,7 @@ export class OverlayDriver implements LayerDriver {
     const merged = join(dir, 'merged');
     for (const sub of ['diff', 'work', 'merged']) mkdirSync(join(dir, sub), { recursive: true, mode: 0o755 });
     if (opts.rootOwner) chownSync(join(dir, 'diff'), opts.rootOwner.uid, opts.rootOwner.gid);
-    const lower = [`l/${this.link(top)}`, ...this.lowers(top)].join(':');
+    const lower = this.chain(top).join(':');
     const data = `lowerdir=${lower},upperdir=${join(dir, 'diff')},workdir=${join(dir, 'work')}${this.rootless ? ',userxattr' : ''}${opts.volatile ? ',volatile' : ''}`;
     if (data.length > MAX_MOUNT_DATA) {
       throw new HutchError(
@@ -156,7 +165,7 @@ export class OverlayDriver implements LayerDriver {
     // Named for this process: `system check` leaves the views of live processes alone.
     const merged = join(this.layout.views, `${process.pid}-${randomHex(8)}`);
     mkdirSync(merged, { recursive: true, mode: 0o755 });
-    const lower = [`l/${this.link(top)}`, ...this.lowers(top), 'empty'].join(':');
+    const lower = [...this.chain(top), 'empty'].join(':');
     const cwd = process.cwd();
     process.chdir(this.layout.home);
     try {

@@ -438,6 +438,10 @@ export class Applier {
         // Something this layer made already has the name: it hides the lower file itself (OCI: a
         // whiteout applies to lower layers only).
         if (code === 'EEXIST') return;
+        if (code === 'EPERM' && this.opts.whiteoutFiles) {
+          this.whiteoutFile(parent, victim, e);
+          return;
+        }
         if (code === 'EPERM') {
           throw new HutchError(
             'WHITEOUT_UNSUPPORTED',
@@ -467,6 +471,20 @@ export class Applier {
       unlinkSync(path);
       if (st.isSymbolicLink()) this.forgetLink(rel);
     }
+  }
+
+  /** fuse-overlayfs's other whiteout: an empty `.wh.NAME` beside where NAME was. */
+  private whiteoutFile(parent: string, victim: string, e: Entry): void {
+    const path = this.abs(joinRel(parent, `${WH}${victim}`));
+    let fd: number;
+    try {
+      fd = openSync(path, this.newFileFlags, 0o600);
+    } catch (err) {
+      if (errnoCode(err) === 'EEXIST') return;
+      throw err;
+    }
+    closeSync(fd);
+    lchownSync(path, e.uid, e.gid);
   }
 
   private opaque(dirLex: string, e: Entry): void {
@@ -505,7 +523,7 @@ export class Applier {
     if (e.xattrs === undefined) return;
     const privileged = this.opts.canMknod;
     for (const [name, value] of e.xattrs) {
-      if (/^(trusted|user)\.overlay\./.test(name)) {
+      if (/^((trusted|user)\.overlay|user\.fuseoverlayfs)\./.test(name)) {
         // Only the storage driver writes overlay's own attributes; from an image they could
         // redirect or hide files in the mount.
         this.note(

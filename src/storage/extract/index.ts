@@ -39,6 +39,13 @@ export interface ExtractOptions {
    * lower content.
    */
   whiteouts: 'overlay' | 'apply';
+  /**
+   * 'overlay' only: where the kernel refuses an unprivileged 0:0 character
+   * device (Linux < 5.8), write the whiteout as an empty file `.wh.NAME`
+   * instead, which fuse-overlayfs reads as a deletion (kernel overlay would
+   * not: only the fuse-overlayfs driver sets this).
+   */
+  whiteoutFiles?: boolean;
   userxattr: boolean;
   /**
    * Running as host root (rootful): device nodes can be made. Rootless:

@@ -1,5 +1,5 @@
 /**
- * A container's files as the unprivileged user, on overlay, vfs and btrfs: `diff`
+ * A container's files as the unprivileged user, on overlay, vfs, btrfs and fuse-overlayfs: `diff`
  * after adding, changing and deleting; `commit` (the new image runs, keeps
  * --change, survives save/load and push/pull); `export`; `cp` both ways
  * with docker's destination rules, tar streams on stdin and stdout,
@@ -34,10 +34,17 @@ function ok(r: Result): Result {
   return r;
 }
 
-for (const driver of ['overlay', 'vfs', 'btrfs']) {
+/** fuse-overlayfs needs its program and a /dev/fuse this user may open (the test setup makes it 0666). */
+const NEEDS_FUSE =
+  spawnSync('sh', ['-c', 'command -v fuse-overlayfs && test -r /dev/fuse -a -w /dev/fuse']).status === 0
+    ? false
+    : 'needs fuse-overlayfs and a usable /dev/fuse';
+
+for (const driver of ['overlay', 'vfs', 'btrfs', 'fuse-overlayfs']) {
   // btrfs needs a store on the test btrfs (test/setup/btrfs.ts).
   const where = driver === 'btrfs' ? { under: BTRFS_DIR } : {};
-  const skip = NEEDS_REGISTRY || (driver === 'btrfs' && NEEDS_BTRFS);
+  const skip =
+    NEEDS_REGISTRY || (driver === 'btrfs' && NEEDS_BTRFS) || (driver === 'fuse-overlayfs' && NEEDS_FUSE);
   describe(`diff, commit and export on ${driver}`, { skip }, () => {
     let box: Sandbox;
     const h = (args: string[], input?: string): Result =>

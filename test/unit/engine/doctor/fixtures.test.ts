@@ -315,6 +315,20 @@ const cases: Case[] = [
     ok: true,
   },
   {
+    name: 'zfs-store-2.2, a store made with fuse-overlayfs before the upgrade',
+    host: 'zfs-store-2.2',
+    storePath: '/home/alice/old-store',
+    checks: {
+      'store.driver': {
+        status: 'WARN',
+        reason:
+          /^fuse-overlayfs: recorded in the store when it was made; a new store here would get overlay: the store is on OpenZFS 2\.2/,
+        fix: [/hutch system reset/],
+      },
+    },
+    ok: true,
+  },
+  {
     name: 'zfs-store-2.2 with a failing test mount',
     host: 'zfs-store-2.2',
     probe: { ok: false, error: 'mount overlay: Invalid argument', dir: '/home/alice/.hutch-overlay-probe-x' },
