@@ -31,11 +31,24 @@ export const command: CommandSpec = {
       description: 'Read and write /etc files below this directory (for testing)',
       default: '/',
     },
+    {
+      long: 'storage',
+      kind: 'bool',
+      description: "Also give the user's store a home fitted to its disk (a btrfs subvolume, a ZFS dataset)",
+    },
+    {
+      long: 'storage-path',
+      kind: 'string',
+      valueName: 'dir',
+      description: "With --storage: where the user's store goes (default ~USER/.local/share/hutch)",
+    },
     FORMAT_JSON,
   ],
   run: ({ opts, path }) => {
     if (typeof opts.user !== 'string') throw usageError(path, 'required flag "--user" not set');
-    const steps = planSetup(setupTarget(opts.user, String(opts.hostRoot)));
+    const store =
+      opts.storage === true ? (typeof opts.storagePath === 'string' ? opts.storagePath : '') : undefined;
+    const steps = planSetup(setupTarget(opts.user, String(opts.hostRoot), store));
     if (!opts.dryRun) applySetup(steps);
     if (opts.format === 'json') printJson(steps.map(({ apply: _a, ...rest }) => rest));
     else out(render(steps, opts.dryRun === true));

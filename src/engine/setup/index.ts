@@ -10,12 +10,13 @@ import { HutchError } from '../../util/errors.ts';
 import { cgroupStep } from './cgroups.ts';
 import { deviceSteps } from './devices.ts';
 import { runtimeDirSteps } from './runtime-dir.ts';
+import { defaultStorePath, storageSteps } from './storage.ts';
 import { subIdStep } from './subids.ts';
 import type { SetupStep, SetupTarget } from './types.ts';
 
 export type { SetupStep } from './types.ts';
 
-export function setupTarget(userName: string, hostRoot = '/'): SetupTarget {
+export function setupTarget(userName: string, hostRoot = '/', store?: string): SetupTarget {
   const user =
     lookupUser(userName, join(hostRoot, 'etc/passwd')) ??
     (/^\d+$/.test(userName) ? lookupUser(Number(userName), join(hostRoot, 'etc/passwd')) : undefined);
@@ -28,11 +29,18 @@ export function setupTarget(userName: string, hostRoot = '/'): SetupTarget {
     user: { name: user.name, uid: user.uid, gid: user.gid, home: user.home },
     hostRoot,
     live: hostRoot === '/',
+    ...(store !== undefined ? { store: store === '' ? defaultStorePath(user) : store } : {}),
   };
 }
 
 export function planSetup(t: SetupTarget): SetupStep[] {
-  return [subIdStep(t), ...deviceSteps(t), ...cgroupStep(t), ...runtimeDirSteps(t)];
+  return [
+    subIdStep(t),
+    ...deviceSteps(t),
+    ...cgroupStep(t),
+    ...runtimeDirSteps(t),
+    ...(t.store !== undefined ? storageSteps(t, t.store) : []),
+  ];
 }
 
 export function applySetup(steps: SetupStep[]): SetupStep[] {

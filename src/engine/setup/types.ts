@@ -16,4 +16,6 @@ export interface SetupTarget {
   hostRoot: string;
   /** Only on the real host are devices, cgroup mounts and /run touched. */
   live: boolean;
+  /** With --storage: where the user's store goes, to be given a home fitted to its disk. */
+  store?: string;
 }
