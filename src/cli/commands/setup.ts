@@ -17,6 +17,15 @@ function render(steps: SetupStep[], dryRun: boolean): string {
   return lines.join('\n');
 }
 
+function portStartOf(path: string[], v: unknown): number | undefined {
+  if (typeof v !== 'string') return undefined;
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n > 65535) {
+    throw usageError(path, `--unprivileged-port-start ${v}: give a port number, 0 to 65535`);
+  }
+  return n;
+}
+
 export const command: CommandSpec = {
   name: 'setup',
   summary: 'Prepare this host for a rootless user (run as root)',
@@ -42,13 +51,20 @@ export const command: CommandSpec = {
       valueName: 'dir',
       description: "With --storage: where the user's store goes (default ~USER/.local/share/hutch)",
     },
+    {
+      long: 'unprivileged-port-start',
+      kind: 'string',
+      valueName: 'port',
+      description: 'Let users bind ports from this one up (e.g. 80), now and after reboots',
+    },
     FORMAT_JSON,
   ],
   run: ({ opts, path }) => {
     if (typeof opts.user !== 'string') throw usageError(path, 'required flag "--user" not set');
     const store =
       opts.storage === true ? (typeof opts.storagePath === 'string' ? opts.storagePath : '') : undefined;
-    const steps = planSetup(setupTarget(opts.user, String(opts.hostRoot), store));
+    const portStart = portStartOf(path, opts.unprivilegedPortStart);
+    const steps = planSetup(setupTarget(opts.user, String(opts.hostRoot), store, portStart));
     if (!opts.dryRun) applySetup(steps);
     if (opts.format === 'json') printJson(steps.map(({ apply: _a, ...rest }) => rest));
     else out(render(steps, opts.dryRun === true));

@@ -12,11 +12,17 @@ import { deviceSteps } from './devices.ts';
 import { runtimeDirSteps } from './runtime-dir.ts';
 import { defaultStorePath, storageSteps } from './storage.ts';
 import { subIdStep } from './subids.ts';
+import { portStartSteps, systemdSteps } from './systemd.ts';
 import type { SetupStep, SetupTarget } from './types.ts';
 
 export type { SetupStep } from './types.ts';
 
-export function setupTarget(userName: string, hostRoot = '/', store?: string): SetupTarget {
+export function setupTarget(
+  userName: string,
+  hostRoot = '/',
+  store?: string,
+  portStart?: number,
+): SetupTarget {
   const user =
     lookupUser(userName, join(hostRoot, 'etc/passwd')) ??
     (/^\d+$/.test(userName) ? lookupUser(Number(userName), join(hostRoot, 'etc/passwd')) : undefined);
@@ -30,6 +36,7 @@ export function setupTarget(userName: string, hostRoot = '/', store?: string): S
     hostRoot,
     live: hostRoot === '/',
     ...(store !== undefined ? { store: store === '' ? defaultStorePath(user) : store } : {}),
+    ...(portStart !== undefined ? { portStart } : {}),
   };
 }
 
@@ -39,6 +46,8 @@ export function planSetup(t: SetupTarget): SetupStep[] {
     ...deviceSteps(t),
     ...cgroupStep(t),
     ...runtimeDirSteps(t),
+    ...systemdSteps(t),
+    ...portStartSteps(t, t.portStart),
     ...(t.store !== undefined ? storageSteps(t, t.store) : []),
   ];
 }

@@ -18,4 +18,6 @@ export interface SetupTarget {
   live: boolean;
   /** With --storage: where the user's store goes, to be given a home fitted to its disk. */
   store?: string;
+  /** With --unprivileged-port-start: the lowest port users may bind. */
+  portStart?: number;
 }

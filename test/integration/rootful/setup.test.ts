@@ -96,3 +96,58 @@ describe('hutch setup on this host', () => {
     },
   );
 });
+
+describe('hutch setup --host-root, with systemd', () => {
+  it('enables linger, delegates the controllers on cgroup v2, and opens ports when asked; idempotent', () => {
+    const root = hostRoot({
+      'etc/passwd': passwd,
+      'run/systemd/system/.keep': '',
+      'sys/fs/cgroup/cgroup.controllers': 'cpuset cpu io memory hugetlb pids rdma misc\n',
+      'etc/systemd/system/user@.service.d/other.conf': '[Service]\nDelegate=memory pids\n',
+    });
+    const args = ['setup', '--user', 'alice', '--host-root', root, '--unprivileged-port-start', '80'];
+    const dry = runHutch([...args, '--dry-run'], process.env);
+    assert.equal(dry.status, 0, dry.stderr);
+    assert.match(dry.stdout, /would +linger: let alice's systemd manager run without a login/);
+    assert.match(dry.stdout, /would +cgroup delegation: delegate cpu, cpuset, io to users' systemd managers/);
+    assert.match(dry.stdout, /would +unprivileged ports: let users bind ports from 80 up/);
+
+    const real = runHutch(args, process.env);
+    assert.equal(real.status, 0, real.stderr);
+    assert.equal(readFileSync(join(root, 'var/lib/systemd/linger/alice'), 'utf8'), '');
+    assert.match(
+      readFileSync(join(root, 'etc/systemd/system/user@.service.d/hutch-delegate.conf'), 'utf8'),
+      /^\[Service\]\nDelegate=cpu cpuset io memory pids$/m,
+    );
+    assert.match(
+      readFileSync(join(root, 'etc/sysctl.d/50-hutch-unprivileged-ports.conf'), 'utf8'),
+      /^net\.ipv4\.ip_unprivileged_port_start = 80$/m,
+    );
+
+    const again = runHutch([...args, '--format', 'json'], process.env);
+    assert.equal(again.status, 0, again.stderr);
+    const steps = JSON.parse(again.stdout) as { id: string; status: string }[];
+    assert.deepEqual(
+      steps.filter((s) => s.status !== 'ok').map((s) => s.id),
+      [],
+      'the second run changes nothing',
+    );
+  });
+
+  it('says there is nothing to enable where systemd is not the init', () => {
+    const root = hostRoot({ 'etc/passwd': passwd });
+    const r = runHutch(['setup', '--user', 'alice', '--host-root', root, '--dry-run'], process.env);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /ok +linger and cgroup delegation: systemd is not the init here/);
+  });
+
+  it('refuses a port start that is no port', () => {
+    const root = hostRoot({ 'etc/passwd': passwd });
+    const r = runHutch(
+      ['setup', '--user', 'alice', '--host-root', root, '--unprivileged-port-start', 'http'],
+      process.env,
+    );
+    assert.equal(r.status, 125);
+    assert.match(r.stderr, /--unprivileged-port-start http: give a port number/);
+  });
+});
