@@ -3,12 +3,12 @@
  * state. migrate keeps images and containers and only rebuilds the
  * namespace; reset deletes everything hutch has for the user.
  */
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { stopPause } from '../rootless/namespace.ts';
 import { removeTree } from '../runtime/volume-tree.ts';
 import { storeMetaPath } from '../store/store.ts';
-import { HutchError } from '../util/errors.ts';
+import { HutchError, errnoCode } from '../util/errors.ts';
 import type { Context } from './context.ts';
 import { openStateful } from './context.ts';
 
@@ -66,7 +66,12 @@ export async function systemReset(ctx: Context): Promise<void> {
   // Volume snapshots may be read-only subvolumes, which a plain recursive delete cannot empty.
   removeTree(join(ctx.paths.root, 'volumes'));
   emptyDir(ctx.paths.root);
-  rmSync(ctx.paths.root, { recursive: true, force: true });
+  try {
+    rmdirSync(ctx.paths.root);
+  } catch (e) {
+    // Gone already; or a mount point of its own (a subvolume or dataset hutch setup made): it stays, empty.
+    if (errnoCode(e) !== 'ENOENT' && errnoCode(e) !== 'EBUSY') throw e;
+  }
   stopPause(ctx.paths);
   emptyDir(ctx.paths.runroot);
 }

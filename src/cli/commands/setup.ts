@@ -1,4 +1,5 @@
 import { applySetup, planSetup, setupTarget } from '../../engine/setup/index.ts';
+import { undoSteps } from '../../engine/setup/undo.ts';
 import type { SetupStep } from '../../engine/setup/index.ts';
 import { HutchError } from '../../util/errors.ts';
 import { usageError } from '../args/parse.ts';
@@ -57,6 +58,7 @@ export const command: CommandSpec = {
       valueName: 'port',
       description: 'Let users bind ports from this one up (e.g. 80), now and after reboots',
     },
+    { long: 'undo', kind: 'bool', description: 'Take back what earlier runs of setup changed for the user' },
     FORMAT_JSON,
   ],
   run: ({ opts, path }) => {
@@ -64,8 +66,9 @@ export const command: CommandSpec = {
     const store =
       opts.storage === true ? (typeof opts.storagePath === 'string' ? opts.storagePath : '') : undefined;
     const portStart = portStartOf(path, opts.unprivilegedPortStart);
-    const steps = planSetup(setupTarget(opts.user, String(opts.hostRoot), store, portStart));
-    if (!opts.dryRun) applySetup(steps);
+    const target = setupTarget(opts.user, String(opts.hostRoot), store, portStart);
+    const steps = opts.undo === true ? undoSteps(target) : planSetup(target);
+    if (!opts.dryRun) applySetup(target, steps);
     if (opts.format === 'json') printJson(steps.map(({ apply: _a, ...rest }) => rest));
     else out(render(steps, opts.dryRun === true));
     if (steps.some((s) => s.status === 'manual')) {

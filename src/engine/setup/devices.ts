@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { sys } from '../../sys/native.ts';
 import { readIfExists, writeFileAtomic } from '../../util/fs-atomic.ts';
 import type { SetupStep, SetupTarget } from './types.ts';
+import { previousContent } from './undo.ts';
 
 const DEVICES = [
   { path: '/dev/net/tun', major: 10, minor: 200, kernel: 'tun' },
@@ -37,6 +38,7 @@ export function deviceSteps(t: SetupTarget): SetupStep[] {
           mode === undefined
             ? `create ${d.path} (mode 0666)`
             : `chmod 0666 ${d.path} (now ${mode.toString(8)})`,
+        undo: mode === undefined ? [] : [{ kind: 'mode', path: d.path, previous: mode }],
         apply: () => {
           if (mode === undefined) {
             mkdirSync(join(d.path, '..'), { recursive: true });
@@ -63,6 +65,7 @@ export function deviceSteps(t: SetupTarget): SetupStep[] {
             diff: UDEV_RULES.trimEnd()
               .split('\n')
               .map((l) => `${rulesFile}: +${l}`),
+            undo: [{ kind: 'file', path: rulesFile, previous: previousContent(rulesFile) }],
             apply: () => writeFileAtomic(rulesFile, UDEV_RULES),
           }),
     });

@@ -13,6 +13,7 @@ import { runtimeDirSteps } from './runtime-dir.ts';
 import { defaultStorePath, storageSteps } from './storage.ts';
 import { subIdStep } from './subids.ts';
 import { portStartSteps, systemdSteps } from './systemd.ts';
+import { journal } from './undo.ts';
 import type { SetupStep, SetupTarget } from './types.ts';
 
 export type { SetupStep } from './types.ts';
@@ -52,7 +53,7 @@ export function planSetup(t: SetupTarget): SetupStep[] {
   ];
 }
 
-export function applySetup(steps: SetupStep[]): SetupStep[] {
+export function applySetup(t: SetupTarget, steps: SetupStep[]): SetupStep[] {
   if (identity().rootless) {
     throw new HutchError('NEEDS_ROOT', 'hutch setup changes system files and must run as root', {
       hint: 'Run it with sudo: sudo hutch setup --user $(id -un). Use --dry-run to see the plan without root.',
@@ -61,6 +62,7 @@ export function applySetup(steps: SetupStep[]): SetupStep[] {
   const done: SetupStep[] = [];
   for (const s of steps) {
     if (s.status === 'change' && s.apply) {
+      journal(t, s.undo ?? []);
       s.apply();
       done.push(s);
     }

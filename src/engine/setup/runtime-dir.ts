@@ -7,6 +7,7 @@ import { chownSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { readIfExists, writeFileAtomic } from '../../util/fs-atomic.ts';
 import type { SetupStep, SetupTarget } from './types.ts';
+import { previousContent } from './undo.ts';
 
 export function runtimeDirSteps(t: SetupTarget): SetupStep[] {
   const dir = `/run/user/${t.user.uid}`;
@@ -38,7 +39,13 @@ export function runtimeDirSteps(t: SetupTarget): SetupStep[] {
       title: 'runtime directory after reboot',
       status: ok ? 'ok' : 'change',
       detail: ok ? file : `write ${file}`,
-      ...(ok ? {} : { diff: [`${file}: +${want.trim()}`], apply: () => writeFileAtomic(file, want) }),
+      ...(ok
+        ? {}
+        : {
+            diff: [`${file}: +${want.trim()}`],
+            undo: [{ kind: 'file', path: file, previous: previousContent(file) }],
+            apply: () => writeFileAtomic(file, want),
+          }),
     });
   }
   return steps;

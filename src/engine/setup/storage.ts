@@ -128,6 +128,10 @@ function btrfsStep(
       `mount -t btrfs -o subvol=/${subvol},${BTRFS_OPTIONS.join(',')} ${device} ${store}`,
       `chown ${t.user.uid}:${t.user.gid} ${store}`,
     ],
+    undo: [
+      ...(inFstab ? [] : [{ kind: 'line' as const, path: fstabPath(t), line }]),
+      { kind: 'mount', path: store },
+    ],
     apply: () => {
       // The top level (subvolid=5), mounted privately for a moment: the subvolume goes beside the others, not inside one.
       const top = mkdtempSync('/run/hutch-setup-');

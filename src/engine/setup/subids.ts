@@ -47,6 +47,7 @@ export function subIdStep(t: SetupTarget): SetupStep {
     status: 'change',
     detail: `allocate ids ${range.start}-${range.start + range.count - 1} to ${t.user.name}`,
     diff: todo.map((f) => `${f.path}: +${line}`),
+    undo: todo.map((f) => ({ kind: 'line', path: f.path, line })),
     apply: () => {
       for (const f of todo) {
         // Re-read: another admin tool may have changed the file since planning.

@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { HutchError } from '../../util/errors.ts';
 import { readIfExists, writeFileAtomic } from '../../util/fs-atomic.ts';
 import type { SetupStep, SetupTarget } from './types.ts';
+import { previousContent } from './undo.ts';
 
 export const DELEGATED = ['cpu', 'cpuset', 'io', 'memory', 'pids'];
 const DROP_IN_DIR = 'etc/systemd/system/user@.service.d';
@@ -71,6 +72,7 @@ function lingerStep(t: SetupTarget): SetupStep {
     status: 'change',
     detail: `let ${t.user.name}'s systemd manager run without a login (containers outlive logouts and restart after a reboot)`,
     diff: [t.live ? `loginctl enable-linger ${t.user.name}` : `+ ${file}`],
+    undo: [t.live ? { kind: 'linger', user: t.user.name } : { kind: 'file', path: file, previous: null }],
     apply: () => {
       if (t.live) return run('loginctl', ['enable-linger', t.user.name]);
       // What enable-linger records; on the real host loginctl also starts the manager at once.
@@ -125,6 +127,7 @@ function delegationStep(t: SetupTarget): SetupStep {
         .map((l) => `${file}: +${l}`),
       ...(t.live ? ['systemctl daemon-reload'] : []),
     ],
+    undo: [{ kind: 'file', path: file, previous: previousContent(file) }],
     apply: () => {
       mkdirSync(join(t.hostRoot, DROP_IN_DIR), { recursive: true });
       writeFileAtomic(file, text, 0o644);
@@ -159,6 +162,18 @@ export function portStartSteps(t: SetupTarget, start: number | undefined): Setup
       status: 'change',
       detail: `let users bind ports from ${start} up (net.ipv4.ip_unprivileged_port_start)`,
       diff: [`${file}: +net.ipv4.ip_unprivileged_port_start = ${start}`],
+      undo: [
+        { kind: 'file', path: file, previous: previousContent(file) },
+        ...(t.live && live !== undefined
+          ? [
+              {
+                kind: 'sysctl' as const,
+                path: '/proc/sys/net/ipv4/ip_unprivileged_port_start',
+                previous: `${live}\n`,
+              },
+            ]
+          : []),
+      ],
       apply: () => {
         mkdirSync(join(t.hostRoot, 'etc/sysctl.d'), { recursive: true });
         writeFileAtomic(file, want, 0o644);

@@ -1,3 +1,5 @@
+import type { UndoAction } from './undo.ts';
+
 /** A step of `hutch setup`: what it found, what it would change, and how. */
 export interface SetupStep {
   id: string;
@@ -8,6 +10,8 @@ export interface SetupStep {
   /** Unified-diff-like lines of file changes, for --dry-run. */
   diff?: string[];
   apply?: () => void;
+  /** How to take the change back (setup --undo); journaled before apply runs. */
+  undo?: UndoAction[];
 }
 
 export interface SetupTarget {

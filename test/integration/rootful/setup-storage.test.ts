@@ -104,5 +104,14 @@ describe('hutch setup --storage on a real btrfs', { skip }, () => {
     assert.equal(asUser(['info', '--format', '{{.Store.GraphDriverName}}']).stdout.trim(), 'btrfs');
     const run = asUser(['run', '--rm', '--network', 'none', img, 'echo', 'on the subvolume']);
     assert.equal(run.stdout, 'on the subvolume\n', run.stderr);
+    const reset = asUser(['system', 'reset', '-f']);
+    assert.equal(reset.status, 0, reset.stderr);
+
+    // --undo unmounts the store and takes the fstab entry out; the subvolume and its data stay.
+    const undo = runHutch(['setup', '--user', USER, '--host-root', hostRoot, '--undo'], process.env);
+    assert.equal(undo.status, 0, undo.stderr);
+    assert.equal(spawnSync('findmnt', [store]).status, 1, 'no longer mounted');
+    assert.doesNotMatch(readFileSync(join(hostRoot, 'etc/fstab'), 'utf8'), /@hutch-hutchtest/);
+    assert.equal(existsSync(subvolume), true, 'the data stays');
   });
 });

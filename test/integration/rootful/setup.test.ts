@@ -1,6 +1,6 @@
 /** `hutch setup` against an alternate root, so this machine's /etc is never touched. */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -132,6 +132,30 @@ describe('hutch setup --host-root, with systemd', () => {
       [],
       'the second run changes nothing',
     );
+
+    // --undo takes it all back, the admin's own drop-in and sub-ids staying as they were.
+    const plan = runHutch(
+      ['setup', '--user', 'alice', '--host-root', root, '--undo', '--dry-run'],
+      process.env,
+    );
+    assert.equal(plan.status, 0, plan.stderr);
+    assert.match(plan.stdout, /would +undo: remove .*hutch-delegate\.conf/);
+    const undo = runHutch(['setup', '--user', 'alice', '--host-root', root, '--undo'], process.env);
+    assert.equal(undo.status, 0, undo.stderr);
+    for (const gone of [
+      'var/lib/systemd/linger/alice',
+      'etc/systemd/system/user@.service.d/hutch-delegate.conf',
+      'etc/sysctl.d/50-hutch-unprivileged-ports.conf',
+      'var/lib/hutch/setup/alice.json',
+    ])
+      assert.equal(existsSync(join(root, gone)), false, gone);
+    assert.equal(
+      readFileSync(join(root, 'etc/systemd/system/user@.service.d/other.conf'), 'utf8'),
+      '[Service]\nDelegate=memory pids\n',
+    );
+    assert.doesNotMatch(readFileSync(join(root, 'etc/subuid'), 'utf8'), /^alice:/m);
+    const nothing = runHutch(['setup', '--user', 'alice', '--host-root', root, '--undo'], process.env);
+    assert.match(nothing.stdout, /setup changed nothing for alice to take back/);
   });
 
   it('says there is nothing to enable where systemd is not the init', () => {
