@@ -32,6 +32,8 @@ export const configSchema = z.strictObject({
       host_loopback: z.boolean().optional(),
       /** Published TCP ports served from host sockets handed to the container's server (default true). */
       port_handoff: z.boolean().optional(),
+      /** What joins the user networks' namespace to the outside, rootless (default pasta where installed). */
+      user_networks_uplink: z.enum(['pasta', 'slirp4netns']).optional(),
     })
     .optional(),
   storage: z

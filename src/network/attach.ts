@@ -17,7 +17,7 @@ import { allowRules, hostAddresses, splitForAllowlist } from './allow.ts';
 import { KEEP_SOURCE_ROUTES, KEEP_SOURCE_RULES, startForwarder } from './portfwd.ts';
 import { readHostLink } from './hostlink.ts';
 import { publishByKernel, splitForKernel, unpublishByKernel } from './kernel-publish.ts';
-import { infraPaths, ipBatch } from './infra.ts';
+import { infraHelper, infraPaths, ipBatch } from './infra.ts';
 import type { NetworkMode } from './mode.ts';
 import { createNetns, netnsPath, removeNetns } from './netns.ts';
 import { handoffPorts, kernelCanHandOff, startHandoff } from './handoff.ts';
@@ -238,7 +238,9 @@ export async function attachBridgeNetwork(req: BridgeNetworkRequest): Promise<Ne
     // rootful, the host's end of the infra's link (hostlink.ts): the host's own services, not its loopback.
     hostGateway: req.hostLoopback
       ? req.rootless
-        ? hostDefaultGateway()
+        ? infraHelper(req.runroot) === 'slirp4netns'
+          ? SLIRP_GATEWAY
+          : hostDefaultGateway()
         : readHostLink(infraPaths(req.runroot).link)?.hostAddr
       : undefined,
     addresses,

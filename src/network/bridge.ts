@@ -34,6 +34,8 @@ export interface BridgeRequest {
   names: string[];
   /** The infra namespace's pasta maps its gateway to the host's loopback (applies when the namespace is made). */
   hostLoopback: boolean;
+  /** What joins the infra namespace to the outside, rootless ([network] user_networks_uplink; default pasta). */
+  uplink?: 'pasta' | 'slirp4netns';
 }
 
 export interface BridgeAddress {
@@ -60,7 +62,7 @@ export function attachBridges(req: BridgeRequest): BridgeAddress[] {
   const addresses: BridgeAddress[] = [];
   try {
     withInfraLock(req.runroot, () => {
-      const infra = ensureInfraLocked(req.runroot, req.hostLoopback);
+      const infra = ensureInfraLocked(req.runroot, req.hostLoopback, req.uplink);
       req.attachments.forEach((a, i) => addresses.push(plug(store, infra, cns, req, a, i)));
       dnsChanged(req.runroot, store, infra);
     });
@@ -136,10 +138,11 @@ export function plugRunning(
   a: BridgeAttachment,
   index: number,
   hostLoopback: boolean,
+  uplink?: 'pasta' | 'slirp4netns',
 ): BridgeAddress {
   const store = new NetworkStore(root);
   return withInfraLock(runroot, () => {
-    const infra = ensureInfraLocked(runroot, hostLoopback);
+    const infra = ensureInfraLocked(runroot, hostLoopback, uplink);
     const address = plug(store, infra, netnsPath(runroot, id), { id, names }, a, index);
     dnsChanged(runroot, store, infra);
     return address;

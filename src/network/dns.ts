@@ -83,7 +83,8 @@ export function idleInfra(root: string, runroot: string): boolean {
   return (
     leases === 0 &&
     (existsSync(p.netns) ||
-      livePid(p.pid, (c) => c.startsWith('pasta') || c.startsWith('passt')) !== undefined)
+      livePid(p.pid, (c) => c.startsWith('pasta') || c.startsWith('passt') || c === 'slirp4netns') !==
+        undefined)
   );
 }
 

@@ -8,7 +8,8 @@
  * the other end on the network's bridge here. When the last container
  * leaves, the namespace and its helpers go.
  */
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { writeFileAtomic } from '../util/fs-atomic.ts';
 import { join } from 'node:path';
 import { identity } from '../sys/identity.ts';
 import { withLock } from '../sys/lock.ts';
@@ -53,6 +54,57 @@ export function livePid(file: string, names: (comm: string) => boolean): number 
 }
 
 const isPasta = (c: string): boolean => c.startsWith('pasta') || c.startsWith('passt');
+const isInfraHelper = (c: string): boolean => isPasta(c) || c === 'slirp4netns';
+
+/** Which helper joins the user networks' namespace to the outside, if one runs. */
+export function infraHelper(runroot: string): 'pasta' | 'slirp4netns' | undefined {
+  const pid = livePid(infraPaths(runroot).pid, isInfraHelper);
+  if (pid === undefined) return undefined;
+  return processName(pid) === 'slirp4netns' ? 'slirp4netns' : 'pasta';
+}
+
+/**
+ * Where pasta is not installed: slirp4netns joins the namespace to the
+ * outside (NAT at 10.0.2.0/24, the host's loopback at 10.0.2.2 when
+ * allowed). It configures tap0 before it reports ready; hutch waits for the
+ * address, synchronously, as the callers hold the infra lock.
+ */
+function startInfraSlirp(slirp: string, p: ReturnType<typeof infraPaths>, hostLoopback: boolean): void {
+  const { spawn } = process.getBuiltinModule('node:child_process');
+  const log = openSync(`${p.pid}.log`, 'w', 0o600);
+  const args = [
+    '--configure',
+    '--mtu=65520',
+    ...(hostLoopback ? [] : ['--disable-host-loopback']),
+    '--netns-type=path',
+    p.netns,
+    'tap0',
+  ];
+  const child = spawn(slirp, args, { detached: true, stdio: ['ignore', log, log] });
+  closeSync(log);
+  child.on('error', () => {});
+  child.unref();
+  if (child.pid === undefined) throw new HutchError('NETWORK_SETUP', 'slirp4netns could not be started');
+  writeFileAtomic(p.pid, `${child.pid}\n`, 0o600, { durable: false });
+  const until = Date.now() + 10_000;
+  const nap = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) {
+    let up = '';
+    try {
+      up = inNetns(p.netns, [sbinTool('ip', 'iproute2'), '-o', '-4', 'addr', 'show', 'tap0']);
+    } catch {
+      // Not made yet.
+    }
+    if (/ inet /.test(up)) return;
+    if (Date.now() > until || processStart(child.pid) === undefined) {
+      throw new HutchError(
+        'NETWORK_SETUP',
+        `slirp4netns did not set up the user networks' namespace: ${readFileSync(`${p.pid}.log`, 'utf8').trim() || 'no message'}`,
+      );
+    }
+    Atomics.wait(nap, 0, 0, 10);
+  }
+}
 
 /** Runs a command inside a network namespace (hutch owns it: its user namespace's root, or root). */
 export function inNetns(netns: string, argv: string[], input?: string): string {
@@ -69,7 +121,11 @@ export function ipBatch(netns: string, lines: string[]): void {
  * one is taken down and a new one made; containers on it lose their way out
  * until they restart). The caller holds the infra lock.
  */
-export function ensureInfraLocked(runroot: string, hostLoopback: boolean): string {
+export function ensureInfraLocked(
+  runroot: string,
+  hostLoopback: boolean,
+  uplink: 'pasta' | 'slirp4netns' | undefined,
+): string {
   const p = infraPaths(runroot);
   if (!identity().rootless) {
     if (existsSync(p.netns) && hostLinkUp(p.link)) return p.netns;
@@ -84,12 +140,10 @@ export function ensureInfraLocked(runroot: string, hostLoopback: boolean): strin
     }
     return p.netns;
   }
-  const running = existsSync(p.netns) ? livePid(p.pid, isPasta) : undefined;
+  const running = existsSync(p.netns) ? livePid(p.pid, isInfraHelper) : undefined;
   if (running !== undefined) {
-    if (
-      hostLoopback &&
-      readFileSync(`/proc/${running}/cmdline`, 'utf8').split('\0').includes('--no-map-gw')
-    ) {
+    const argv = readFileSync(`/proc/${running}/cmdline`, 'utf8').split('\0');
+    if (hostLoopback && (argv.includes('--no-map-gw') || argv.includes('--disable-host-loopback'))) {
       throw new HutchError(
         'NO_HOST_GATEWAY',
         "the user networks' namespace was made before the host's loopback was opened to user networks (host_loopback)",
@@ -100,21 +154,28 @@ export function ensureInfraLocked(runroot: string, hostLoopback: boolean): strin
     }
     return p.netns;
   }
-  const pasta = which('pasta');
-  if (!pasta) {
+  // pasta unless told otherwise ([network] user_networks_uplink) or not installed.
+  const pasta = uplink === 'slirp4netns' ? undefined : which('pasta');
+  const slirp = pasta ? undefined : which('slirp4netns');
+  if (!pasta && !slirp) {
     throw new HutchError(
       'NETWORK_TOOL_MISSING',
-      'user networks reach the outside through pasta, which is not installed',
+      'user networks reach the outside through pasta or slirp4netns, and neither is installed',
       {
-        hint: 'Install it (Debian: apt install passt), or use --network slirp4netns.',
+        hint: 'Install pasta (Debian: apt install passt), or slirp4netns.',
       },
     );
   }
   removeNetns(p.netns);
   createNetns(p.netns);
   try {
+    if (slirp) {
+      startInfraSlirp(slirp, p, hostLoopback);
+      enableForwarding(p.netns);
+      return p.netns;
+    }
     startPasta({
-      pasta,
+      pasta: pasta!,
       netns: p.netns,
       pidFile: p.pid,
       ports: [],
@@ -195,7 +256,7 @@ export function ensureBridge(infra: string, net: NetworkRecord): void {
 export function removeInfraLocked(runroot: string): void {
   const p = infraPaths(runroot);
   for (const [file, names] of [
-    [p.pid, isPasta],
+    [p.pid, isInfraHelper],
     [p.dnsPid, (c: string) => c === 'hutch-dns'],
   ] as const) {
     const pid = livePid(file, names);
@@ -209,6 +270,7 @@ export function removeInfraLocked(runroot: string): void {
     rmSync(file, { force: true });
   }
   rmSync(p.records, { force: true });
+  rmSync(`${p.pid}.log`, { force: true });
   rmSync(`${p.dnsPid}.log`, { force: true });
   unlinkFromHost(p.link);
   removeNetns(p.netns);

@@ -68,6 +68,7 @@ export function connectNetwork(
         { net, aliases: opts.aliases, ip: opts.ip },
         index,
         c.ctx.config.network?.host_loopback === true,
+        c.ctx.config.network?.user_networks_uplink,
       );
       state.addresses = [...(state.addresses ?? []), address];
     }

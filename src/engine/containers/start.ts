@@ -158,6 +158,7 @@ async function attachUserNetwork(c: Containers, rec: ContainerRecord): Promise<N
       rootless: c.ctx.ident.rootless,
       // Rootful, the host is simply the other end of the user networks' link.
       hostLoopback: hostLoopback || (wantsHost && !c.ctx.ident.rootless),
+      uplink: c.ctx.config.network?.user_networks_uplink,
     });
   }
   return attachNetwork({

@@ -306,6 +306,55 @@ describe('user networks (rootless)', { skip: NEEDS_REGISTRY || NO_PASTA }, () =>
     }
   });
 
+  it('user_networks_uplink = "slirp4netns": the networks reach the outside and the host through slirp4netns instead of pasta', async () => {
+    ok(['network', 'create', 'viaslirp']);
+    const config = join(box.dir, 'slirp-uplink.toml');
+    writeFileSync(config, '[network]\nuser_networks_uplink = "slirp4netns"\nhost_loopback = true\n');
+    const env = { ...box.env, HUTCH_CONFIG: config };
+    const server = createServer((s) => s.end('from-the-host\n'));
+    server.unref();
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const web = await runHutchAsync(
+        ['run', '-d', '--name', 'slirpweb', '--network', 'viaslirp', img(), ...HTTPD],
+        env,
+      );
+      assert.equal(web.status, 0, web.stderr);
+      assert.ok(networkHelpers(box.runroot).includes('slirp4netns'), networkHelpers(box.runroot).join(' '));
+      assert.ok(!networkHelpers(box.runroot).some((n) => n.startsWith('pasta')), 'no pasta');
+      const r = await runHutchAsync(
+        [
+          'run',
+          '--rm',
+          '--network',
+          'viaslirp',
+          img(),
+          'sh',
+          '-c',
+          `sleep 2 | timeout 10 nc host.containers.internal ${port}; echo "GET /i.html HTTP/1.0" | timeout 5 nc slirpweb 80`,
+        ],
+        env,
+      );
+      assert.match(r.stdout, /^from-the-host$/m, r.stderr);
+      assert.match(r.stdout, /hello/, 'names still resolve');
+      if (HOSTS) {
+        const agent = HOSTS[0]!;
+        const ping = `printf 'GET /ping HTTP/1.0\\r\\n\\r\\n' | timeout 5 nc ${agent.address} 7070 | head -c 200`;
+        const out = await runHutchAsync(
+          ['run', '--rm', '--network', 'viaslirp', img(), 'sh', '-c', ping],
+          env,
+        );
+        assert.match(out.stdout, /200 OK/, out.stderr);
+      }
+    } finally {
+      server.close();
+      await runHutchAsync(['rm', '-f', 'slirpweb'], env);
+      ok(['network', 'rm', 'viaslirp']);
+    }
+    assert.deepEqual(networkHelpers(box.runroot), [], 'slirp4netns ends with the last container');
+  });
+
   it("reaches the host's loopback as host.containers.internal when hutch.toml opens it to user networks", async () => {
     ok(['network', 'create', 'tohost']);
     const server = createServer((s) => s.end('from-the-host\n'));
