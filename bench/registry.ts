@@ -8,12 +8,14 @@ import { containers } from './scenarios/containers.ts';
 import { network } from './scenarios/network.ts';
 import { pull } from './scenarios/pull.ts';
 import { startup } from './scenarios/startup.ts';
+import { storage } from './scenarios/storage.ts';
 
 export const TOPICS: Record<string, Scenario[]> = {
   startup,
   pull,
   containers,
   network,
+  storage,
 };
 
 export function allScenarios(): Scenario[] {

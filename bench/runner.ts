@@ -180,7 +180,15 @@ export async function runScenario(
     }
     result.verdict = judge(medians, scenario.target);
     result.status = result.verdict.status;
-    opts.log(renderScenario(scenario.name, metric, result.summaries, LABELS, result.verdict));
+    opts.log(
+      renderScenario(
+        scenario.name,
+        metric,
+        result.summaries,
+        { ...LABELS, ...scenario.labels },
+        result.verdict,
+      ),
+    );
   } catch (e) {
     result.error = e instanceof Error ? e.message : String(e);
     opts.log(`== ${scenario.name}: FAILED\n${result.error}`);

@@ -116,6 +116,8 @@ export interface Scenario {
   measure?: (sample: Sample) => number;
   /** Run as the invoking user (root) instead of the unprivileged test user. */
   rootful?: boolean;
+  /** Names for the table's rows where the peer is not podman (e.g. hutch itself on a small image). */
+  labels?: Partial<Record<EngineName, string>>;
   /**
    * Needs the loopback registry with the test images (bench/oci-registry.ts),
    * which the harness starts (as root) before any scenario runs; its address
