@@ -84,3 +84,67 @@ export const storage: Scenario[] = [
   rootCost('btrfs', 1.5),
   rootCost('vfs', undefined),
 ];
+
+/**
+ * volume-clone-1g: `volume clone V@SNAP NEW` of a 1 GiB volume, on a btrfs
+ * store (the "hutch" row: a writable snapshot; the issue asks under 0.1 s)
+ * against an overlay store on the machine's own disk (the "peer" row: a
+ * copy, reflinked where the filesystem can). Each round's clone is removed
+ * before the next, untimed.
+ */
+function volumeClone(): Scenario {
+  const btrfs = { HUTCH_STORAGE_DRIVER: 'btrfs', ...rootFor('btrfs') };
+  const plain = { HUTCH_STORAGE_DRIVER: 'overlay' };
+  const clone = (env: Record<string, string>): CmdSpec => ({
+    argv: ['hutch', 'volume', 'clone', 'big@s', 'copy'],
+    env,
+  });
+  return {
+    name: 'volume-clone-1g',
+    description: 'volume clone of a 1 GiB volume: btrfs snapshot against a copy on the default disk',
+    rounds: 5,
+    warmup: 1,
+    labels: { hutch: 'btrfs', peer: 'copy (overlay store)' },
+    setup: (ctx) => {
+      if (!existsSync(join(BTRFS, String(process.getuid!())))) {
+        throw new Error(`no loop-device btrfs for this user at ${BTRFS} (npm test as root makes it)`);
+      }
+      const tar = imageTar(ctx, 'small', 1);
+      for (const env of [btrfs, plain]) {
+        ctx.run({ argv: ['hutch', 'import', tar, 'bench/small:1'], env });
+        ctx.run({ argv: ['hutch', 'volume', 'create', 'big'], env });
+        const fill = ['run', '--rm', '--network', 'none', '-v', 'big:/data', 'bench/small:1'];
+        ctx.run({
+          argv: [
+            'hutch',
+            ...fill,
+            '/bin/busybox',
+            'dd',
+            'if=/dev/zero',
+            'of=/data/zeros',
+            'bs=1M',
+            'count=1024',
+          ],
+          env,
+        });
+        ctx.run({ argv: ['hutch', 'volume', 'snapshot', 'big', 's'], env });
+      }
+    },
+    before_each: (ctx, engine) => {
+      // The previous round's clone goes first (untimed): each round makes "copy" anew.
+      const env = engine === 'hutch' ? btrfs : plain;
+      try {
+        ctx.run({ argv: ['hutch', 'volume', 'rm', 'copy'], env });
+      } catch {
+        // None yet.
+      }
+    },
+    teardown: (ctx) => {
+      ctx.run({ argv: ['hutch', 'system', 'reset', '-f'], env: btrfs });
+    },
+    hutch: clone(btrfs),
+    peer: clone(plain),
+  };
+}
+
+storage.push(volumeClone());
