@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import type { Server } from 'node:net';
 import { after, before, describe, it } from 'node:test';
@@ -178,6 +178,21 @@ describe('rootless networking', { skip: NEEDS_REGISTRY || NO_PASTA }, () => {
       });
       assert.match(own, /hello/);
       assert.equal(execFileSync('ss', ['-Hltn', 'sport = :8081'], { encoding: 'utf8' }).trim(), '');
+      // The sockets it handed over are the container's: killing hutch-handoff loses no published port.
+      const handoff = readdirSync('/proc').find((p) => {
+        try {
+          return (
+            /^\d+$/.test(p) &&
+            readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'hutch-handoff' &&
+            readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(box.runroot)
+          );
+        } catch {
+          return false;
+        }
+      });
+      assert.ok(handoff, 'hutch-handoff runs for the container');
+      process.kill(Number(handoff), 'SIGKILL');
+      assert.equal(await httpGet(`http://127.0.0.1:${port}/i.html`), 'hello\n');
     } finally {
       ok(['rm', '-f', 'handed']);
     }
