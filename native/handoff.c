@@ -2,7 +2,7 @@
  * hutch-handoff: serves a container's published TCP ports from sockets in
  * the host's network namespace, handed to the container's own server.
  *
- *   hutch-handoff SOCKET [--gateway IP] SPEC...
+ *   hutch-handoff [--resume] SOCKET [--gateway IP] SPEC...
  *     SOCKET  a unix socket path where the OCI runtime sends the container's
  *             seccomp listener (the spec's linux.seccomp.listenerPath)
  *     IP      the address at which the container reaches the host's loopback
@@ -28,7 +28,16 @@
  * It must run in the user namespace that owns the container's processes
  * (pidfd_getfd needs the right to trace them) and in the host's network
  * namespace. Prints "ready" once its socket listens. Single-threaded,
- * epoll. Ends on SIGTERM, or by itself when its socket file is removed
+ * epoll.
+ *
+ * A keeper process (forked at start, listening on SOCKET.keep) holds a
+ * copy of every seccomp listener. If hutch-handoff is killed, the
+ * container's next bind() waits instead of failing, and `hutch-handoff
+ * --resume` (what `hutch system check --repair` starts) takes the listeners
+ * back from the keeper and goes on: the helper is restartable without
+ * touching the container.
+ *
+ * Ends on SIGTERM, or by itself when its socket file is removed
  * (hutch removes the container's network files when it releases them, and so
  * does `system check` after a command killed mid-way); sockets already
  * handed over stay with the container, so its ports keep working without it.
@@ -321,7 +330,163 @@ static int receive_listener(int conn) {
   }
 }
 
+/* --- The keeper of the listeners ------------------------------------- */
+
+static char keep_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+
+static int send_fd(int sock, char tag, int fd) {
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } u;
+  struct iovec iov = {&tag, 1};
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+  if (fd >= 0) {
+    msg.msg_control = u.buf;
+    msg.msg_controllen = sizeof u.buf;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof fd);
+  }
+  return sendmsg(sock, &msg, MSG_NOSIGNAL) == 1 ? 0 : -1;
+}
+
+/* One message: its tag, and the fd it carries (-1 when none). Returns the tag, or 0 at the end. */
+static char recv_fd(int sock, int *fd) {
+  char tag = 0;
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } u;
+  struct iovec iov = {&tag, 1};
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
+  *fd = -1;
+  if (recvmsg(sock, &msg, MSG_CMSG_CLOEXEC) != 1) return 0;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) memcpy(fd, CMSG_DATA(c), sizeof *fd);
+  return tag;
+}
+
+static int keep_connect(void) {
+  struct sockaddr_un sun = {.sun_family = AF_UNIX};
+  strcpy(sun.sun_path, keep_path);
+  int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  if (s >= 0 && connect(s, (struct sockaddr *)&sun, sizeof sun) == 0) return s;
+  if (s >= 0) close(s);
+  return -1;
+}
+
+/* Hands the keeper a copy of a listener: 'S' with the fd. */
+static void keep(int nfd) {
+  int s = keep_connect();
+  if (s < 0) return;
+  send_fd(s, 'S', nfd);
+  close(s);
+}
+
+/*
+ * The keeper: stores listeners ('S'), gives them all back ('G': an 'F' per
+ * listener, then 'E'), lets go of those whose processes are all gone, and
+ * ends with the main socket file, as the helper does.
+ */
+static void keeper(int ls, int in, const char *name) {
+  int fds[1024], n = 0;
+  for (;;) {
+    struct pollfd p[2 + 1024];
+    p[0] = (struct pollfd){.fd = ls, .events = POLLIN};
+    p[1] = (struct pollfd){.fd = in, .events = POLLIN};
+    for (int i = 0; i < n; i++) p[2 + i] = (struct pollfd){.fd = fds[i], .events = 0};
+    if (poll(p, (nfds_t)(2 + n), -1) < 0) continue;
+    if (p[1].revents & POLLIN) {
+      char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+      ssize_t len;
+      while ((len = read(in, buf, sizeof buf)) > 0) {
+        for (char *q = buf; q < buf + len;) {
+          const struct inotify_event *e = (const struct inotify_event *)q;
+          if ((e->mask & IN_DELETE_SELF) || (e->len > 0 && strcmp(e->name, name) == 0)) {
+            unlink(keep_path);
+            _exit(0);
+          }
+          q += sizeof *e + e->len;
+        }
+      }
+    }
+    for (int i = n - 1; i >= 0; i--) {
+      if (p[2 + i].revents & (POLLHUP | POLLERR)) {
+        close(fds[i]);
+        fds[i] = fds[--n];
+      }
+    }
+    if (!(p[0].revents & POLLIN)) continue;
+    int c = accept4(ls, NULL, NULL, SOCK_CLOEXEC);
+    if (c < 0) continue;
+    int fd;
+    char tag = recv_fd(c, &fd);
+    if (tag == 'S' && fd >= 0 && n < 1024) fds[n++] = fd;
+    else if (fd >= 0) close(fd);
+    if (tag == 'G') {
+      for (int i = 0; i < n; i++) send_fd(c, 'F', fds[i]);
+      send_fd(c, 'E', -1);
+    }
+    close(c);
+  }
+}
+
+/* Starts the keeper: its socket listens before this returns. */
+static void start_keeper(const char *name, const char *dir) {
+  struct sockaddr_un sun = {.sun_family = AF_UNIX};
+  strcpy(sun.sun_path, keep_path);
+  unlink(keep_path);
+  int ls = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  mode_t old = umask(077);
+  if (ls < 0 || bind(ls, (struct sockaddr *)&sun, sizeof sun) != 0 || listen(ls, 16) != 0) die("keeper socket");
+  umask(old);
+  pid_t pid = fork();
+  if (pid < 0) die("fork");
+  if (pid > 0) {
+    close(ls);
+    return;
+  }
+  int in = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  if (in < 0 || inotify_add_watch(in, dir, IN_DELETE | IN_MOVED_FROM | IN_DELETE_SELF) < 0) _exit(1);
+  /* Its own session: a signal to the helper's group is not one to the keeper. */
+  setsid();
+  int devnull = open("/dev/null", O_RDWR);
+  if (devnull >= 0) {
+    dup2(devnull, 0);
+    dup2(devnull, 1);
+    dup2(devnull, 2);
+  }
+  keeper(ls, in, name);
+}
+
+/* --resume: the listeners the keeper holds. */
+static int take_back(int ep) {
+  int s = keep_connect();
+  if (s < 0) return -1;
+  if (send_fd(s, 'G', -1) != 0) {
+    close(s);
+    return -1;
+  }
+  int got = 0, fd;
+  for (char tag; (tag = recv_fd(s, &fd)) == 'F';) {
+    if (fd < 0) continue;
+    struct epoll_event nev = {.events = EPOLLIN, .data.fd = fd};
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &nev) != 0) close(fd);
+    else got++;
+  }
+  close(s);
+  return got;
+}
+
 int main(int argc, char **argv) {
+  int resume = argc > 1 && strcmp(argv[1], "--resume") == 0;
+  if (resume) {
+    argv++;
+    argc--;
+  }
   if (argc < 3) {
     fprintf(stderr, "usage: hutch-handoff SOCKET [--gateway IP] HOST_IP,HOST_PORT,CONTAINER_PORT...\n");
     return 2;
@@ -350,14 +515,29 @@ int main(int argc, char **argv) {
     fprintf(stderr, "hutch-handoff: socket path too long: %s\n", argv[1]);
     return 2;
   }
-  strcpy(sun.sun_path, argv[1]);
-  unlink(argv[1]);
+  if (strlen(argv[1]) + 5 >= sizeof sun.sun_path) {
+    fprintf(stderr, "hutch-handoff: socket path too long: %s\n", argv[1]);
+    return 2;
+  }
+  snprintf(keep_path, sizeof keep_path, "%s.keep", argv[1]);
+  if (!resume) {
+    /* First, so that the keeper holds nothing of the helper's own. */
+    char kdir[sizeof sun.sun_path], kbase[sizeof sun.sun_path];
+    strcpy(kdir, argv[1]);
+    strcpy(kbase, argv[1]);
+    unlink(argv[1]); /* a leftover's deletion must come before the keeper watches for it */
+    start_keeper(basename(kbase), dirname(kdir));
+  }
+  /* Resumed, the socket is made aside and renamed over the old one: the keeper ends when the name is deleted. */
+  snprintf(sun.sun_path, sizeof sun.sun_path, resume ? "%s.new" : "%s", argv[1]);
+  unlink(sun.sun_path);
   int ls = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (ls < 0) die("socket");
   mode_t old = umask(077);
-  if (bind(ls, (struct sockaddr *)&sun, sizeof sun) != 0) die(argv[1]);
+  if (bind(ls, (struct sockaddr *)&sun, sizeof sun) != 0) die(sun.sun_path);
   umask(old);
   if (listen(ls, 16) != 0) die("listen");
+  if (resume && rename(sun.sun_path, argv[1]) != 0) die("rename");
 
   int ep = epoll_create1(EPOLL_CLOEXEC);
   if (ep < 0) die("epoll_create1");
@@ -375,6 +555,10 @@ int main(int argc, char **argv) {
   if (epoll_ctl(ep, EPOLL_CTL_ADD, in, &iev) != 0) die("epoll_ctl");
   struct stat st;
   if (stat(argv[1], &st) != 0) return 0; /* removed before the watch began */
+  if (resume && take_back(ep) < 0) {
+    fprintf(stderr, "hutch-handoff: no keeper answers at %s: the container must be restarted\n", keep_path);
+    return 1;
+  }
 
   if (write(1, "ready\n", 6) != 6) return 1;
   int devnull = open("/dev/null", O_RDWR);
@@ -409,6 +593,7 @@ int main(int argc, char **argv) {
         int nfd = receive_listener(conn);
         close(conn);
         if (nfd < 0) continue;
+        keep(nfd);
         struct epoll_event nev = {.events = EPOLLIN, .data.fd = nfd};
         if (epoll_ctl(ep, EPOLL_CTL_ADD, nfd, &nev) != 0) close(nfd);
       } else {

@@ -72,9 +72,18 @@ export interface AttachRequest {
   allow: string[];
 }
 
-function helperFiles(runroot: string, id: string): Record<'pid' | 'sock' | 'log' | 'handoff', string> {
+function helperFiles(
+  runroot: string,
+  id: string,
+): Record<'pid' | 'sock' | 'log' | 'handoff' | 'keep', string> {
   const base = netnsPath(runroot, id);
-  return { pid: `${base}.pid`, sock: `${base}.sock`, log: `${base}.log`, handoff: `${base}.handoff` };
+  return {
+    pid: `${base}.pid`,
+    sock: `${base}.sock`,
+    log: `${base}.log`,
+    handoff: `${base}.handoff`,
+    keep: `${base}.handoff.keep`,
+  };
 }
 
 function tool(name: string): string {

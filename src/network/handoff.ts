@@ -49,11 +49,37 @@ export function handoffPorts(ports: PortBinding[]): PortBinding[] {
  * pid. With `gateway` (the address pasta maps to the host's loopback), TCP
  * connections to it are handed over too, as loopback connections.
  */
-export function startHandoff(socket: string, ports: PortBinding[], gateway?: string): Promise<number> {
+export function startHandoff(
+  socket: string,
+  ports: PortBinding[],
+  gateway?: string,
+  resume = false,
+): Promise<number> {
   const specs = ports.map((p) => `${p.hostIp},${p.hostPort},${p.containerPort}`);
-  const args = [socket, ...(gateway ? ['--gateway', gateway] : []), ...specs];
+  const args = [
+    ...(resume ? ['--resume'] : []),
+    socket,
+    ...(gateway ? ['--gateway', gateway] : []),
+    ...specs,
+  ];
   return startReadyHelper(handoffPath(), args, {
     what: 'hutch-handoff could not start',
     hint: 'Set port_handoff = false under [network] in hutch.toml to publish through pasta alone.',
   });
+}
+
+/**
+ * A running container's hutch-handoff that is gone (killed): its keeper
+ * still holds the container's seccomp listeners, so a new one resumes in its
+ * place (`system check --repair`). Returns the new pid and start time.
+ */
+export async function resumeHandoff(state: {
+  handoffSocket?: string;
+  handoffConnect?: boolean;
+  hostGateway?: string | undefined;
+  ports: PortBinding[];
+}): Promise<number> {
+  if (!state.handoffSocket) throw new Error('the container has no hutch-handoff');
+  const gateway = state.handoffConnect ? state.hostGateway : undefined;
+  return startHandoff(state.handoffSocket, handoffPorts(state.ports), gateway, true);
 }

@@ -9,7 +9,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { detachNetwork, isNetworkHelper } from './attach.ts';
 import { netnsDir } from './netns.ts';
 
-const ID = /^([0-9a-f]{64})(?:\.(?:pid|sock|log|handoff))?$/;
+const ID = /^([0-9a-f]{64})(?:\.(?:pid|sock|log|handoff(?:\.keep|\.new)?))?$/;
 
 export interface NetworkLeftovers {
   files: string[];

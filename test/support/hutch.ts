@@ -105,10 +105,18 @@ export function sandbox(extraEnv: NodeJS.ProcessEnv = {}, opts: { under?: string
     },
     cleanup: () => {
       // reset removes sub-id-owned files from inside the namespace, then ends the pause process.
-      runHutch(['system', 'reset', '-f'], env);
+      const reset = runHutch(['system', 'reset', '-f'], env);
       const pid = box.pausePid();
       if (pid !== undefined) killAndWait(pid);
-      rmSync(dir, { recursive: true, force: true });
+      try {
+        rmSync(dir, { recursive: true, force: true });
+      } catch (e) {
+        // What is left is owned by sub-ids: reset failed, and why is the useful part.
+        throw new Error(
+          `${(e as Error).message}; system reset said: ${reset.stderr.trim() || `exit ${reset.status}`}`,
+          { cause: e },
+        );
+      }
     },
   };
   return box;

@@ -48,6 +48,7 @@ import { detachBridges } from '../../network/bridge.ts';
 import { networkLeftovers, removeLeftovers } from '../../network/leftovers.ts';
 import { idleInfra, nameServerDown, removeIdleInfra, restartNameServer } from '../../network/dns.ts';
 import { NetworkStore } from '../../network/store.ts';
+import { resumeHandoff } from '../../network/handoff.ts';
 import type { NetworkLeftovers } from '../../network/leftovers.ts';
 import type { Containers } from './open.ts';
 
@@ -555,6 +556,34 @@ export async function checkContainers(ctx: Context, repair: boolean): Promise<Fi
       'name server of user networks',
       `${dns}: containers there cannot resolve each other's names; --repair starts it again`,
       fix('hutch-dns', () => restartNameServer(ctx.paths.root, ctx.paths.runroot)),
+    );
+  }
+
+  // Published ports' hutch-handoff of running containers: killed, the container's next bind waits for it.
+  for (const rec of records.values()) {
+    const net = rec.state.network;
+    if (!net?.handoffPid || !reallyRunning(c, rec) || processStart(net.handoffPid) === net.handoffStart)
+      continue;
+    let ok = false;
+    if (repair) {
+      try {
+        const pid = await resumeHandoff(net);
+        c.store.update(rec.id, (r) => {
+          if (r.state.network) {
+            r.state.network.handoffPid = pid;
+            r.state.network.handoffStart = processStart(pid) ?? 0;
+          }
+        });
+        ok = true;
+      } catch (e) {
+        log.warn(`resuming hutch-handoff of ${label(rec)}: ${(e as Error).message}`);
+      }
+    }
+    found(
+      'problem',
+      label(rec),
+      'its hutch-handoff is gone: a bind of a published port in it waits; --repair resumes it',
+      ok,
     );
   }
 

@@ -135,7 +135,7 @@ describe('rootless networking', { skip: NEEDS_REGISTRY || NO_PASTA }, () => {
         ok(['inspect', '--format', '{{json .HostConfig.PortBindings}}', 'web']),
       ) as unknown;
       assert.deepEqual(bindings, { '80/tcp': [{ HostIp: '127.0.0.1', HostPort: String(port) }] });
-      assert.equal(helpers().length, 2, 'pasta and hutch-handoff');
+      assert.equal(helpers().length, 3, 'pasta, hutch-handoff and its keeper');
       assert.equal(netnsFiles().length > 0, true);
     } finally {
       ok(['rm', '-f', 'web']);
@@ -147,7 +147,8 @@ describe('rootless networking', { skip: NEEDS_REGISTRY || NO_PASTA }, () => {
 
   it("a published TCP port is the container server's own socket on the host: loopback clients keep their address, the container's loopback reaches it", async () => {
     const port = await freePort();
-    ok(['run', '-d', '--name', 'handed', '-p', `${port}:80`, img(), ...HTTPD]);
+    const port2 = await freePort();
+    ok(['run', '-d', '--name', 'handed', '-p', `${port}:80`, '-p', `127.0.0.1:${port2}:81`, img(), ...HTTPD]);
     try {
       await until('httpd', async () => httpGet(`http://127.0.0.1:${port}/i.html`));
       // The listening socket on the host belongs to the container's httpd: no relay in between.
@@ -193,6 +194,16 @@ describe('rootless networking', { skip: NEEDS_REGISTRY || NO_PASTA }, () => {
       assert.ok(handoff, 'hutch-handoff runs for the container');
       process.kill(Number(handoff), 'SIGKILL');
       assert.equal(await httpGet(`http://127.0.0.1:${port}/i.html`), 'hello\n');
+      // Restartable: system check finds it gone, --repair resumes it from its keeper, and a new bind is handed over.
+      const check = h(['system', 'check']);
+      assert.match(check.stdout + check.stderr, /hutch-handoff is gone/);
+      ok(['system', 'check', '--repair']);
+      ok(['exec', '-d', 'handed', 'httpd', '-p', '81', '-h', '/w']);
+      const second = await until('httpd on the second port', async () =>
+        httpGet(`http://127.0.0.1:${port2}/i.html`),
+      );
+      assert.equal(second, 'hello\n');
+      assert.deepEqual(box.problems(), []);
     } finally {
       ok(['rm', '-f', 'handed']);
     }
