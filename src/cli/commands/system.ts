@@ -8,6 +8,7 @@ import type { CommandSpec } from '../args/spec.ts';
 import { contextFor } from '../context.ts';
 import { out, printJson } from '../output.ts';
 import { confirm } from '../prompt.ts';
+import { rollback, snapshot, snapshots } from './system-snapshot.ts';
 
 const migrate: CommandSpec = {
   name: 'migrate',
@@ -64,6 +65,9 @@ export const command: CommandSpec = {
     check,
     migrate,
     reset,
+    snapshot,
+    snapshots,
+    rollback,
     {
       name: 'supervise',
       summary: 'Run the healthcheck supervisor (started by hutch on demand)',
