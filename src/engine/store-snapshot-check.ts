@@ -8,18 +8,17 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROLLBACK_JOURNAL, STORE_SNAPSHOTS_DIR, STORE_SNAPSHOT_RECORD } from '../runtime/store-snapshots.ts';
+import {
+  ROLLBACK_JOURNAL,
+  STORE_SNAPSHOTS_DIR,
+  STORE_SNAPSHOT_RECORD,
+  stagedByLiveProcess,
+} from '../runtime/store-snapshots.ts';
 import type { StoreSnapshotRecord } from '../runtime/store-snapshots.ts';
 import { removeTree } from '../runtime/volume-tree.ts';
 import { TEMP_MARK, readIfExists } from '../util/fs-atomic.ts';
 import type { Finding } from './check.ts';
 import type { Context } from './context.ts';
-
-/** A staged name carries its maker's pid second to last (`.tmp-WHAT-PID-R`): a live maker's is no leftover. */
-function makerAlive(name: string): boolean {
-  const pid = Number(name.split('-').at(-2));
-  return Number.isInteger(pid) && pid > 0 && pid !== process.pid && existsSync(`/proc/${pid}`);
-}
 
 function missingParts(dir: string, rec: StoreSnapshotRecord): string[] {
   const parts = [
@@ -59,7 +58,8 @@ export function checkStoreSnapshots(ctx: Context, repair: boolean): Finding[] {
   for (const n of names) {
     const p = join(dir, n);
     if (n.startsWith(TEMP_MARK)) {
-      if (makerAlive(n)) continue;
+      // An unfinished rollback's work holds what its next run needs (volumes' own snapshots).
+      if (stagedByLiveProcess(n) || (journal !== undefined && n === `${TEMP_MARK}rollback`)) continue;
       if (repair) removeTree(p);
       found.push({ severity: 'garbage', what: 'store snapshot leftover', detail: p, repaired: repair });
       continue;

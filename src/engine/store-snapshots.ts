@@ -79,6 +79,7 @@ export function snapshotStore(ctx: Context, name: string): StoreSnapshotRecord {
   const snaps = openStoreSnapshots(ctx);
   const release = lockStore(ctx, snaps);
   try {
+    snaps.sweepAbandoned();
     const pending = snaps.pendingRollback();
     if (pending !== undefined) throw unfinished(pending);
     if (snaps.get(name) !== undefined) {
@@ -154,6 +155,7 @@ export async function rollbackStore(
         { hint: 'Run the rollback again once nothing starts containers.' },
       );
     }
+    snaps.sweepAbandoned();
     const before = c.store.list().map((r) => r.id);
     snaps.rollback(snap);
     // Containers the rollback took away leave their exit file and attach link, as `rm` would not.

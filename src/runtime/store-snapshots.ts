@@ -10,6 +10,7 @@
  *   ROOT/snapshots/NAME/roots/<id>        a read-only snapshot of every container root
  *   ROOT/snapshots/NAME/volumes/<name>/   volume.json and _data, a read-only snapshot
  *   ROOT/snapshots/.rollback.json         a rollback under way: rerunning it finishes the job
+ *   ROOT/snapshots/.tmp-rollback/         its work: new trees before the swap, old ones after
  *   ROOT/snapshots/.lock                  serialises snapshots, rollbacks and removals
  *
  * Layers and container roots are subvolumes of their own, and a btrfs
@@ -43,6 +44,8 @@ import { VOLUME_NAME } from './volumes.ts';
 export const STORE_SNAPSHOTS_DIR = 'snapshots';
 export const STORE_SNAPSHOT_RECORD = 'snapshot.json';
 export const ROLLBACK_JOURNAL = '.rollback.json';
+/** In a rollback's work directory: volumes' own snapshots on their way to the restored tree. */
+const OWN_SNAPSHOTS = 'own-snapshots';
 
 export interface StoreSnapshotRecord {
   name: string;
@@ -80,6 +83,15 @@ function listDir(dir: string): string[] {
   } catch {
     return [];
   }
+}
+
+/**
+ * Whether the command that made a staged name (`.tmp-WHAT-PID-R`, its pid
+ * second to last) is alive: a live maker's temporary files are no leftovers.
+ */
+export function stagedByLiveProcess(name: string): boolean {
+  const pid = Number(name.split('-').at(-2));
+  return Number.isInteger(pid) && pid > 0 && pid !== process.pid && existsSync(`/proc/${pid}`);
 }
 
 export function validateStoreSnapshotName(name: string): void {
@@ -131,6 +143,19 @@ export class StoreSnapshots {
       .map((n) => this.get(n))
       .filter((r): r is StoreSnapshotRecord => r !== undefined)
       .sort((a, b) => a.created.localeCompare(b.created));
+  }
+
+  /**
+   * Removes what killed snapshot commands left (half-made snapshots, a
+   * journal's temporary file); a rollback's work directory stays while
+   * its journal says it is unfinished. The caller holds the snapshots' lock.
+   */
+  sweepAbandoned(): void {
+    for (const n of listDir(this.dir)) {
+      if (!n.startsWith(TEMP_MARK) || stagedByLiveProcess(n)) continue;
+      if (n === `${TEMP_MARK}rollback` && this.pendingRollback() !== undefined) continue;
+      removeTree(join(this.dir, n));
+    }
   }
 
   /** The rollback a killed command left unfinished, if any. */
@@ -220,8 +245,10 @@ export class StoreSnapshots {
   rollback(snap: StoreSnapshotRecord): void {
     const from = this.path(snap.name);
     writeJsonAtomic(join(this.dir, ROLLBACK_JOURNAL), { name: snap.name, started: new Date().toISOString() });
-    const work = this.staging('rollback');
-    mkdirSync(work, { mode: 0o700 });
+    // One fixed place, so a rollback run again after a kill finds what the first left there.
+    const work = this.rollbackWork;
+    mkdirSync(work, { recursive: true, mode: 0o700 });
+    this.rescueOwnSnapshots(work, snap.volumes);
     this.restoreLayers(from, snap);
     this.restoreImages(from);
     this.swapIn(work, 'containers', join(this.root, 'containers'), (d) =>
@@ -234,7 +261,9 @@ export class StoreSnapshots {
         snapshotSubvolume(join(from, 'roots', id), join(d, id, 'rootfs'));
       }
     });
-    this.swapIn(work, 'volumes', join(this.root, 'volumes'), (d) => this.restoreVolumes(from, snap, d));
+    this.swapIn(work, 'volumes', join(this.root, 'volumes'), (d) =>
+      this.restoreVolumes(from, snap, d, join(work, OWN_SNAPSHOTS)),
+    );
     this.swapIn(work, 'networks', join(this.root, 'networks'), (d) => {
       copyDir(join(from, 'networks'), d);
       // Leases belong to running containers, and none runs after a rollback.
@@ -289,7 +318,28 @@ export class StoreSnapshots {
       if (!wanted.has(hex) && !hex.startsWith(TEMP_MARK)) rmSync(join(blobs, hex));
   }
 
-  private restoreVolumes(from: string, snap: StoreSnapshotRecord, dst: string): void {
+  /** Where a rollback builds the new trees and leaves the old ones until it ends. */
+  get rollbackWork(): string {
+    return join(this.dir, `${TEMP_MARK}rollback`);
+  }
+
+  /**
+   * Volumes' own snapshots move from the live tree into the one being
+   * built; a killed rollback may have left them in its work directory
+   * (in a half-built tree, or in the old tree after the swap). Put them
+   * aside before that directory is rebuilt, so the next run carries them over.
+   */
+  private rescueOwnSnapshots(work: string, volumes: string[]): void {
+    const hold = join(work, OWN_SNAPSHOTS);
+    for (const n of volumes) {
+      const left = join(work, 'volumes', n, 'snapshots');
+      if (!existsSync(left) || existsSync(join(hold, n))) continue;
+      mkdirSync(hold, { recursive: true, mode: 0o700 });
+      renameSync(left, join(hold, n));
+    }
+  }
+
+  private restoreVolumes(from: string, snap: StoreSnapshotRecord, dst: string, hold: string): void {
     mkdirSync(dst, { mode: 0o700 });
     mkdirSync(join(dst, '.locks'), { mode: 0o700 });
     const current = join(this.root, 'volumes');
@@ -298,8 +348,8 @@ export class StoreSnapshots {
       copyFileSync(join(from, 'volumes', n, 'volume.json'), join(dst, n, 'volume.json'));
       copyTree(join(from, 'volumes', n, '_data'), join(dst, n, '_data'), { readOnly: false });
       // A volume's own snapshots are its history, not the store's: a volume that stays keeps them.
-      const own = join(current, n, 'snapshots');
-      if (existsSync(own)) renameSync(own, join(dst, n, 'snapshots'));
+      const own = [join(current, n, 'snapshots'), join(hold, n)].find((p) => existsSync(p));
+      if (own !== undefined) renameSync(own, join(dst, n, 'snapshots'));
     }
     writeFileSync(join(dst, 'volumes.lock'), '', { mode: 0o600 });
   }

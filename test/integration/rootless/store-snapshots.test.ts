@@ -9,12 +9,13 @@
  * store on another driver is refused with the reason.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { BTRFS_DIR, NEEDS_BTRFS } from '../../support/btrfs.ts';
-import { sandbox } from '../../support/hutch.ts';
+import { HUTCH, sandbox } from '../../support/hutch.ts';
 import type { Result, Sandbox } from '../../support/hutch.ts';
 import { NEEDS_REGISTRY, REGISTRY } from '../../support/images.ts';
 import { treeSum } from '../../support/volumes.ts';
@@ -109,6 +110,7 @@ describe(
         'run',
       );
       ok(h(['volume', 'create', 'extra']), 'volume create');
+      ok(h(['volume', 'snapshot', 'app', 'own']), 'volume snapshot');
       writeFileSync(join(box.dir, 'added'), 'after the snapshot\n');
       ok(h(['cp', join(box.dir, 'added'), 'keep:/added']), 'cp into keep');
       assert.notDeepEqual(state(), before1);
@@ -117,6 +119,8 @@ describe(
       assert.deepEqual(state(), before1);
       assert.equal(treeSum(box, data('app')), volSum);
       assert.ok(!existsSync(join(box.root, 'volumes', 'extra')));
+      // A volume's own snapshots are its history, not the store's: they stay.
+      assert.equal(ok(h(['volume', 'snapshots', '-q', 'app']), 'volume snapshots').stdout.trim(), 'own');
       const own = ok(h(['run', '--rm', '-v', 'app:/data', busybox, 'cat', '/data/f']), 'read volume');
       assert.equal(own.stdout, 'one\n');
       // The container's root is the one it had: its own file, and not what came after.
@@ -156,6 +160,25 @@ describe(
       ok(h(['system', 'rollback', 'before-pull']), 'rollback');
       assert.deepEqual(state(), before1);
       assert.deepEqual(findings(), []);
+    });
+
+    it('a rollback killed part way is finished by the next, volumes keeping their own snapshots', async () => {
+      for (const delay of [60, 180, 400, 800]) {
+        ok(h(['volume', 'create', `extra${delay}`]), 'volume create');
+        ok(h(['create', '--name', `late${delay}`, busybox, 'true']), 'create');
+        ok(h(['run', '--rm', '-v', 'app:/data', busybox, 'sh', '-c', `echo ${delay} > /data/f`]), 'write');
+        const child = spawn(HUTCH, ['system', 'rollback', 'before-pull'], { env: box.env, stdio: 'ignore' });
+        // Listened for at once: a rollback quicker than the delay has closed before the kill.
+        const closed = new Promise((r) => child.on('close', r));
+        await new Promise((r) => setTimeout(r, delay));
+        child.kill('SIGKILL');
+        await closed;
+        ok(h(['system', 'rollback', 'before-pull']), `rollback after a kill at ${delay} ms`);
+        assert.deepEqual(state(), before1, `after a kill at ${delay} ms`);
+        assert.equal(treeSum(box, data('app')), volSum);
+        assert.equal(ok(h(['volume', 'snapshots', '-q', 'app']), 'snapshots').stdout.trim(), 'own');
+        assert.deepEqual(findings(), [], `after a kill at ${delay} ms`);
+      }
     });
 
     it('snapshot rm removes it, read-only subvolumes and all', () => {
