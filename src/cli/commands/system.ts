@@ -8,6 +8,7 @@ import type { CommandSpec } from '../args/spec.ts';
 import { contextFor } from '../context.ts';
 import { out, printJson } from '../output.ts';
 import { confirm } from '../prompt.ts';
+import { df } from './system-df.ts';
 import { rollback, snapshot, snapshots } from './system-snapshot.ts';
 
 const migrate: CommandSpec = {
@@ -63,6 +64,7 @@ export const command: CommandSpec = {
   summary: 'Manage hutch itself',
   subcommands: [
     check,
+    df,
     migrate,
     reset,
     snapshot,
