@@ -181,6 +181,14 @@ describe(
       }
     });
 
+    it('system check reports a snapshot missing a part it lists, and snapshot rm clears it', () => {
+      ok(h(['system', 'snapshot', 'broken']), 'snapshot');
+      ok(h(['unshare', 'rm', '-rf', join(box.root, 'snapshots', 'broken', 'containers')]), 'damage');
+      assert.ok(findings().some((f) => /problem: store snapshot broken: missing containers/.test(f)));
+      ok(h(['system', 'snapshot', 'rm', 'broken']), 'snapshot rm');
+      assert.deepEqual(findings(), []);
+    });
+
     it('snapshot rm removes it, read-only subvolumes and all', () => {
       ok(h(['system', 'snapshot', 'rm', 'before-pull']), 'snapshot rm');
       assert.equal(ok(h(['system', 'snapshots', '-q']), 'ls').stdout.trim(), '');
