@@ -5,12 +5,14 @@
  */
 import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { STORE_SNAPSHOTS_DIR } from '../runtime/store-snapshots.ts';
 import { storeMetaPath } from '../store/store.ts';
 import { TEMP_MARK, readIfExists } from '../util/fs-atomic.ts';
 import { checkContainers } from './containers/check.ts';
 import type { Context } from './context.ts';
 import { openStateful } from './context.ts';
 import { checkImages } from './image-check.ts';
+import { checkStoreSnapshots } from './store-snapshot-check.ts';
 import { checkVolumes } from './volume-check.ts';
 
 export interface Finding {
@@ -28,7 +30,14 @@ export interface CheckReport {
 export type Checker = (ctx: Context, repair: boolean) => Finding[] | Promise<Finding[]>;
 
 // Containers before temporary files: a leaked mount in a half-removed bundle must go before the bundle can.
-const checkers: Checker[] = [checkStoreMeta, checkImages, checkContainers, checkVolumes, checkTempFiles];
+const checkers: Checker[] = [
+  checkStoreMeta,
+  checkImages,
+  checkContainers,
+  checkVolumes,
+  checkStoreSnapshots,
+  checkTempFiles,
+];
 
 export function addChecker(c: Checker): void {
   checkers.push(c);
@@ -49,6 +58,7 @@ function checkStoreMeta(ctx: Context): Finding[] {
 function checkTempFiles(ctx: Context, repair: boolean): Finding[] {
   const found: Finding[] = [];
   const volumes = join(ctx.paths.root, 'volumes') + '/';
+  const snapshots = join(ctx.paths.root, STORE_SNAPSHOTS_DIR) + '/';
   const walk = (dir: string, depth: number): void => {
     let entries;
     try {
@@ -59,7 +69,9 @@ function checkTempFiles(ctx: Context, repair: boolean): Finding[] {
     for (const e of entries) {
       const p = join(dir, e.name);
       // Staged layers are reported by the image checker, and volumes' leftovers (which may
-      // hold read-only subvolumes) by the volume checker, with what they are.
+      // hold read-only subvolumes) by the volume checker, with what they are; store snapshots'
+      // by theirs, and a snapshot's copies of the store's files are not the store's own.
+      if (p.startsWith(snapshots)) continue;
       if (e.name.startsWith(TEMP_MARK) && !p.includes('/storage/') && !p.startsWith(volumes)) {
         if (repair) rmSync(p, { recursive: true, force: true });
         found.push({ severity: 'garbage', what: 'temporary file', detail: p, repaired: repair });

@@ -65,6 +65,8 @@ export async function systemReset(ctx: Context): Promise<void> {
   await stopAll(ctx);
   // Volume snapshots may be read-only subvolumes, which a plain recursive delete cannot empty.
   removeTree(join(ctx.paths.root, 'volumes'));
+  // So may store snapshots' layers, roots and volumes.
+  removeTree(join(ctx.paths.root, 'snapshots'));
   emptyDir(ctx.paths.root);
   try {
     rmdirSync(ctx.paths.root);

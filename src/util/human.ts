@@ -9,7 +9,8 @@ export function humanSize(bytes: number): string {
     v /= 1000;
     i++;
   }
-  const text = i === 0 ? String(Math.round(v)) : v.toPrecision(3).replace(/\.?0+$/, '');
+  // Trailing zeros go only after a decimal point: 100kB must not become 1kB.
+  const text = i === 0 ? String(Math.round(v)) : v.toPrecision(3).replace(/\.0+$|(\.\d*?)0+$/, '$1');
   return `${text}${units[i]}`;
 }
 

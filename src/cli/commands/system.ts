@@ -8,6 +8,8 @@ import type { CommandSpec } from '../args/spec.ts';
 import { contextFor } from '../context.ts';
 import { out, printJson } from '../output.ts';
 import { confirm } from '../prompt.ts';
+import { df } from './system-df.ts';
+import { rollback, snapshot, snapshots } from './system-snapshot.ts';
 
 const migrate: CommandSpec = {
   name: 'migrate',
@@ -21,7 +23,7 @@ const migrate: CommandSpec = {
 
 const reset: CommandSpec = {
   name: 'reset',
-  summary: 'Remove all images, containers, volumes and networks of this user',
+  summary: 'Remove all images, containers, volumes, networks and store snapshots of this user',
   maxOperands: 0,
   options: [{ long: 'force', short: 'f', kind: 'bool', description: 'Do not ask for confirmation' }],
   run: async (args) => {
@@ -29,7 +31,7 @@ const reset: CommandSpec = {
     const ctx = await contextFor(args);
     if (!opts.force) {
       const ok = await confirm(
-        `This removes every image, container, volume and network in ${ctx.paths.root}.\nAre you sure you want to continue? [y/N] `,
+        `This removes every image, container, volume, network and store snapshot in ${ctx.paths.root}.\nAre you sure you want to continue? [y/N] `,
       );
       if (!ok)
         throw new HutchError('ABORTED', 'reset cancelled', { hint: 'Use -f to reset without asking.' });
@@ -62,8 +64,12 @@ export const command: CommandSpec = {
   summary: 'Manage hutch itself',
   subcommands: [
     check,
+    df,
     migrate,
     reset,
+    snapshot,
+    snapshots,
+    rollback,
     {
       name: 'supervise',
       summary: 'Run the healthcheck supervisor (started by hutch on demand)',

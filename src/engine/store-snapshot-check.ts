@@ -1,0 +1,85 @@
+/**
+ * What `system check` knows of store snapshots (ROOT/snapshots): a
+ * rollback a killed command left unfinished (a problem: the store may be
+ * half old, half restored), snapshots missing a part they list (a
+ * problem: rollback to them would fail), and leftovers of killed snapshot
+ * commands (garbage, which may hold read-only subvolumes, so removed with
+ * the volume tree's remover, never a plain recursive delete).
+ */
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  ROLLBACK_JOURNAL,
+  STORE_SNAPSHOTS_DIR,
+  STORE_SNAPSHOT_RECORD,
+  stagedByLiveProcess,
+} from '../runtime/store-snapshots.ts';
+import type { StoreSnapshotRecord } from '../runtime/store-snapshots.ts';
+import { removeTree } from '../runtime/volume-tree.ts';
+import { TEMP_MARK, readIfExists } from '../util/fs-atomic.ts';
+import type { Finding } from './check.ts';
+import type { Context } from './context.ts';
+
+function missingParts(dir: string, rec: StoreSnapshotRecord): string[] {
+  const parts = [
+    ...rec.layers.map((id) => join('layers', id)),
+    ...rec.roots.map((id) => join('roots', id)),
+    ...rec.volumes.map((n) => join('volumes', n, '_data')),
+    'images',
+    'containers',
+  ];
+  return parts.filter((p) => !existsSync(join(dir, p)));
+}
+
+export function checkStoreSnapshots(ctx: Context, repair: boolean): Finding[] {
+  const dir = join(ctx.paths.root, STORE_SNAPSHOTS_DIR);
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const found: Finding[] = [];
+  const journal = readIfExists(join(dir, ROLLBACK_JOURNAL));
+  if (journal !== undefined) {
+    let name = '?';
+    try {
+      name = String((JSON.parse(journal) as { name?: unknown }).name);
+    } catch {
+      // the name stays unknown
+    }
+    found.push({
+      severity: 'problem',
+      what: 'store rollback',
+      detail: `a rollback to snapshot ${name} did not finish; finish it with: hutch system rollback -f ${name}`,
+      repaired: false,
+    });
+  }
+  for (const n of names) {
+    const p = join(dir, n);
+    if (n.startsWith(TEMP_MARK)) {
+      // An unfinished rollback's work holds what its next run needs (volumes' own snapshots).
+      if (stagedByLiveProcess(n) || (journal !== undefined && n === `${TEMP_MARK}rollback`)) continue;
+      if (repair) removeTree(p);
+      found.push({ severity: 'garbage', what: 'store snapshot leftover', detail: p, repaired: repair });
+      continue;
+    }
+    if (n.startsWith('.')) continue; // the lock and the journal
+    const text = readIfExists(join(p, STORE_SNAPSHOT_RECORD));
+    if (text === undefined) {
+      if (repair) removeTree(p);
+      found.push({ severity: 'garbage', what: 'store snapshot without record', detail: p, repaired: repair });
+      continue;
+    }
+    const missing = missingParts(p, JSON.parse(text) as StoreSnapshotRecord);
+    if (missing.length > 0) {
+      found.push({
+        severity: 'problem',
+        what: `store snapshot ${n}`,
+        detail: `missing ${missing.join(', ')}; remove it with: hutch system snapshot rm ${n}`,
+        repaired: false,
+      });
+    }
+  }
+  return found;
+}
