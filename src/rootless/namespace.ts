@@ -166,6 +166,10 @@ export function stopPause(paths: Paths): boolean {
     } catch {
       // Already gone.
     }
+    // Gone before this returns: whoever asks next must not find it (the kill takes a moment under load).
+    const until = Date.now() + 2000;
+    const nap = new Int32Array(new SharedArrayBuffer(4));
+    while (isLiveProcess(pid) && Date.now() < until) Atomics.wait(nap, 0, 0, 2);
   }
   rmSync(pausePidFile(paths), { force: true });
   return pid !== undefined;
