@@ -11,6 +11,7 @@ import { storeMetaPath } from '../store/store.ts';
 import { HutchError } from '../util/errors.ts';
 import type { Context } from './context.ts';
 import { openStateful } from './context.ts';
+import { releaseDriverStorage } from './storage-reset.ts';
 
 /** Hooks the container layer registers to stop everything first. */
 const stoppers: ((ctx: Context) => Promise<void>)[] = [];
@@ -65,6 +66,7 @@ export async function systemReset(ctx: Context): Promise<void> {
   await stopAll(ctx);
   // Volume snapshots may be read-only subvolumes, which a plain recursive delete cannot empty.
   removeTree(join(ctx.paths.root, 'volumes'));
+  releaseDriverStorage(ctx);
   emptyDir(ctx.paths.root);
   rmSync(ctx.paths.root, { recursive: true, force: true });
   stopPause(ctx.paths);

@@ -81,15 +81,17 @@ export function unmountDataset(name: string): void {
 /**
  * Runs `zfs ARGS` on a dataset just unmounted. zfs-fuse may call it busy
  * for a moment after its FUSE mount went away (the kernel ends the mount
- * after the unmount call returns), so "busy" is retried for up to a second.
+ * after the unmount call returns), so "busy" is retried for half a second.
+ * A dataset stays busy for good while another mount namespace holds a copy
+ * of its mount (one made while it was mounted): the error says so.
  */
 export function zfsAfterUnmount(args: string[], what: string): void {
   for (let attempt = 0; ; attempt++) {
     const r = zfs(args);
     if (r.ok) return;
-    if (!/busy/.test(r.error) || attempt >= 20) {
+    if (!/busy/.test(r.error) || attempt >= 10) {
       throw new HutchError('STORAGE', `${what} failed: ${r.error}`, {
-        hint: 'A process may still use a file in it (fuser -m on its mount point), or the pool is in trouble (zpool status).',
+        hint: 'Another mount namespace may hold a copy of its mount (grep its name in /proc/*/mountinfo), or a process uses a file in it.',
       });
     }
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);

@@ -5,15 +5,17 @@
  * block with their origin, so a container starts in the time of one clone
  * (~13 ms on zfs-fuse) whatever the image's size. Rootful only.
  *
- *   DATASET/layers/<id>                  a layer, snapshot <id>@hutch, mounted at
- *                                        STORE/storage/zfs/layers/<id>
+ *   DATASET/layers/<id>                  a layer, snapshot <id>@hutch, mounted (when
+ *                                        read) at STORE/storage/zfs/layers/<id>
  *   DATASET/layers/.tmp-<id>-<pid>-<r>   a layer being made (renamed when complete)
  *   DATASET/containers/<id>              a container root, mounted at
  *                                        STORE/storage/zfs/containers/<id>/rootfs
  *
  * A layer becomes visible by `zfs rename`, which is atomic; since zfs-fuse
  * cannot rename a mounted dataset, a layer is filled, snapshotted and
- * unmounted under its temporary name, renamed, then mounted again. Every
+ * unmounted under its temporary name, then renamed. Layers stay unmounted
+ * until read (clones need no mount): every mount is one more that a mount
+ * namespace made meanwhile may copy and keep busy, which stops its destroy. Every
  * dataset is `canmount=noauto`: the driver mounts what it uses when it
  * uses it (after a reboot too), and `zfs mount -a` leaves the store alone
  * (zfs-fuse still mounts a clone as it makes it).
@@ -26,15 +28,18 @@
  * what zfs-fuse cannot do: renaming an origin remounts its clones, which
  * fails while they are in use. Pulled again, a retired layer is revived.
  *
- * zfs-fuse refuses to mount a dataset again while any mount namespace
- * still holds a copy of its last mount (a rootless user's hutch-pause
- * namespace copies the host's mounts). So the driver's directory is made a
- * private bind mount first: mounts under it never propagate elsewhere.
+ * ZFS cannot mount again nor destroy a dataset while another mount
+ * namespace holds a copy of its mount (a rootless user's hutch-pause
+ * namespace made while it was mounted, say). So the driver's directory is
+ * a private bind mount (mounts made under it do not propagate into
+ * namespaces that exist already), layers are mounted only when read, and a
+ * dataset that stays busy is retired and destroyed by a later command.
  */
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { namespaceIdLimits } from '../../sys/identity.ts';
+import { HutchError } from '../../util/errors.ts';
 import { log } from '../../util/log.ts';
 import { TEMP_MARK } from '../../util/fs-atomic.ts';
 import { applyLayer } from '../extract/index.ts';
@@ -110,8 +115,8 @@ export class ZfsDriver implements LayerDriver {
 
   /**
    * Makes the two parent datasets when missing, reads what exists, and
-   * mounts layers and container roots found unmounted (after a reboot, or a
-   * restart of zfs-fuse): readers of a stopped container's root expect it there.
+   * mounts container roots found unmounted (after a reboot, or a restart of
+   * zfs-fuse): readers of a stopped container's root expect it there.
    */
   open(): void {
     for (const ds of [this.layersDs, this.containersDs]) {
@@ -121,7 +126,8 @@ export class ZfsDriver implements LayerDriver {
     keepMountsPrivate(this.layout.home);
     for (const d of this.datasets()) {
       this.known.set(d.name, d.removed);
-      const at = d.removed ? undefined : this.mountPointOf(d.name);
+      const container = this.childName(d.name, this.containersDs);
+      const at = d.removed || container === undefined ? undefined : this.rootOf(container);
       if (at === undefined || d.mounted) continue;
       if (d.mountpoint !== at) zfsOrThrow(['set', `mountpoint=${at}`, d.name], `placing ${d.name}`);
       mountDataset(d.name);
@@ -148,7 +154,7 @@ export class ZfsDriver implements LayerDriver {
   sweepAbandoned(): void {
     const all = this.datasets();
     for (const d of all) {
-      const name = this.childName(d.name, this.layersDs);
+      const name = this.childName(d.name, this.layersDs) ?? this.childName(d.name, this.containersDs);
       if (name === undefined) continue;
       const stale = name.startsWith(TEMP_MARK) && !this.ownerAlive(name);
       const orphan = d.removed && !all.some((o) => o.origin === `${d.name}@${SNAP}`);
@@ -202,7 +208,17 @@ export class ZfsDriver implements LayerDriver {
     const final = `${this.layersDs}/${id}`;
     // exists() also learns whether a dataset made since this command listed the pool is retired.
     if (!this.exists(final) && this.known.get(final) === true) {
-      return this.revive(final, diff);
+      if (datasetExists(`${final}@${SNAP}`)) return this.revive(final, diff);
+      // A destroy that failed half way (its snapshot went first): finish it, then make the layer anew.
+      try {
+        destroyDataset(final);
+      } catch (e) {
+        throw new HutchError('STORAGE', `layer ${id} cannot be made again yet: ${(e as Error).message}`, {
+          hint: 'Its removed dataset is still mounted in another mount namespace; try again once that ends.',
+          cause: e,
+        });
+      }
+      this.known.delete(final);
     }
     const place = ['-o', 'canmount=noauto', '-o', `mountpoint=${stageDir}`];
     try {
@@ -227,8 +243,8 @@ export class ZfsDriver implements LayerDriver {
       dropMountPoint(stageDir); // the empty directory left behind
       zfsOrThrow(['set', `mountpoint=${this.layout.layer(id)}`, stage], `placing ${stage}`);
       zfsAfterUnmount(['rename', stage, final], `renaming ${stage} to ${final}`);
+      // Left unmounted: layerPath mounts it when something reads it (clones need no mount).
       this.known.set(final, false);
-      mountDataset(final);
       return result;
     } catch (e) {
       try {
@@ -268,17 +284,31 @@ export class ZfsDriver implements LayerDriver {
   /**
    * Destroys a dataset with its snapshot, or retires it while clones depend
    * on it; then destroys its origin if that was retired and this was its
-   * last clone.
+   * last clone. It is retired first in any case: a destroy that fails half
+   * way (the snapshot gone, the dataset busy) leaves no layer in sight,
+   * only garbage the next open sweeps.
    */
   private destroy(ds: string): void {
     const all = this.datasets();
     const self = all.find((d) => d.name === ds);
     if (self === undefined) return;
+    if (!self.removed) this.retire(self);
     if (all.some((d) => d.origin === `${ds}@${SNAP}`)) {
-      this.retire(self);
+      log.debug(`${ds} has clones: kept (${REMOVED_PROP}=1) until the last is destroyed`);
       return;
     }
-    destroyDataset(ds);
+    try {
+      destroyDataset(ds);
+    } catch (e) {
+      // Out of the store's way: its mount point may be wanted again (the same layer pulled anew).
+      zfs(['set', 'mountpoint=none', ds]);
+      const at = this.mountPointOf(ds);
+      if (at !== undefined) dropMountPoint(at);
+      log.warn(
+        `${ds} is removed from hutch but not destroyed yet (the next command tries again): ${(e as Error).message}`,
+      );
+      return;
+    }
     this.known.delete(ds);
     const at = this.mountPointOf(ds);
     if (at !== undefined) dropMountPoint(at);
@@ -289,10 +319,34 @@ export class ZfsDriver implements LayerDriver {
   }
 
   private retire(d: Dataset): void {
-    // Stays mounted and in place: unmounting or renaming an origin disturbs its clones on zfs-fuse.
+    // Stays in place: unmounting or renaming an origin disturbs its clones on zfs-fuse.
     zfsOrThrow(['set', `${REMOVED_PROP}=1`, d.name], `retiring ${d.name}`);
     this.known.set(d.name, true);
-    log.debug(`${d.name} has clones: kept (${REMOVED_PROP}=1) until the last is destroyed`);
+  }
+
+  /**
+   * Destroys every dataset of the store, for `system reset` (whose plain
+   * recursive delete would empty mounted datasets file by file and leave
+   * them behind). Container roots first: they are clones of layers. The
+   * parent dataset stays: the administrator made it.
+   */
+  destroyAll(): void {
+    for (const ds of [this.containersDs, this.layersDs]) {
+      if (!datasetExists(ds)) continue;
+      try {
+        zfsAfterUnmount(['destroy', '-r', '-f', ds], `destroying ${ds}`);
+      } catch (e) {
+        // What stays busy is unmounted here (the store's files go next) and left as garbage under the parent.
+        for (const d of listDatasets(ds)) {
+          zfs(['unmount', '-f', d.name]);
+          zfs(['set', `${REMOVED_PROP}=1`, d.name]);
+        }
+        log.warn(`${(e as Error).message}: left retired under ${this.dataset}`);
+      }
+    }
+    this.known.clear();
+    const { spawnSync } = process.getBuiltinModule('node:child_process');
+    spawnSync('umount', [this.layout.home], { stdio: 'ignore' }); // the private bind mount of open()
   }
 
   listLayers(kind: 'image' | 'shifted' = 'image'): string[] {
