@@ -22,6 +22,7 @@ export const PACKAGES = [
   'slirp4netns',
   'fuse-overlayfs',
   'btrfs-progs',
+  'zfs-fuse',
   'docker-registry',
   'busybox-static',
   'debootstrap',
