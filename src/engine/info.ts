@@ -171,7 +171,9 @@ export function info(ctx: Context): Record<string, unknown> {
             ? 'asked for by --storage-driver, HUTCH_STORAGE_DRIVER or hutch.toml'
             : zfs !== undefined
               ? zfs.reason
-              : auto.reason,
+              : ctx.ident.rootless && ctx.zfsDataset !== undefined
+                ? `${auto.reason}; zfs_dataset is set but not used: only root may create and mount ZFS datasets`
+                : auto.reason,
       ...(driver === 'zfs' ? { ZfsDataset: recordedDataset(ctx.paths.root) ?? ctx.zfsDataset ?? '' } : {}),
       Format: meta?.format ?? STORE_FORMAT,
     },
