@@ -73,6 +73,12 @@ function isMountPoint(dir: string): boolean {
   }
 }
 
+/** umount(8) of a path the kernel shows mounted (FUSE tells the daemon); lazily when asked. */
+function unmountPath(dir: string, opts: { lazy?: boolean } = {}): void {
+  const { spawnSync } = process.getBuiltinModule('node:child_process');
+  spawnSync('umount', [...(opts.lazy ? ['-l'] : []), dir], { stdio: 'ignore' });
+}
+
 /** Removes a mount point's directory, never what is mounted there: a dataset that could not be unmounted keeps its files. */
 function dropMountPoint(dir: string): void {
   if (!isMountPoint(dir)) rmSync(dir, { recursive: true, force: true });
@@ -160,7 +166,7 @@ export class ZfsDriver implements LayerDriver {
       const orphan = d.removed && !all.some((o) => o.origin === `${d.name}@${SNAP}`);
       if (!stale && !orphan) continue;
       try {
-        this.destroy(d.name);
+        this.destroy(d.name, { sweeping: true });
       } catch (e) {
         log.debug(`leaving ${d.name} for system check: ${(e as Error).message}`);
       }
@@ -288,7 +294,7 @@ export class ZfsDriver implements LayerDriver {
    * way (the snapshot gone, the dataset busy) leaves no layer in sight,
    * only garbage the next open sweeps.
    */
-  private destroy(ds: string): void {
+  private destroy(ds: string, opts: { sweeping?: boolean } = {}): void {
     const all = this.datasets();
     const self = all.find((d) => d.name === ds);
     if (self === undefined) return;
@@ -297,16 +303,27 @@ export class ZfsDriver implements LayerDriver {
       log.debug(`${ds} has clones: kept (${REMOVED_PROP}=1) until the last is destroyed`);
       return;
     }
+    // Renamed before it is destroyed: a rename fails while the dataset is busy, leaving it whole
+    // (a destroy would take its snapshot first), and a destroy that fails after it no longer
+    // holds the name the same layer, pulled again, needs. The name is garbage the sweep takes.
+    const dying = `${ds.slice(0, ds.lastIndexOf('/'))}/${TEMP_MARK}gone-${basename(ds)}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
     try {
-      destroyDataset(ds);
-    } catch (e) {
-      // Out of the store's way: its mount point may be wanted again (the same layer pulled anew).
-      zfs(['set', 'mountpoint=none', ds]);
+      unmountDataset(ds);
       const at = this.mountPointOf(ds);
-      if (at !== undefined) dropMountPoint(at);
-      log.warn(
-        `${ds} is removed from hutch but not destroyed yet (the next command tries again): ${(e as Error).message}`,
-      );
+      // zfs-fuse may think a dataset unmounted that the kernel still shows mounted; a rename would then fail busy.
+      if (at !== undefined && isMountPoint(at)) unmountPath(at);
+      // The sweep meets what stayed busy before, unmounted long since: one try, no waiting on every command.
+      if (opts.sweeping) zfsOrThrow(['rename', ds, dying], `renaming ${ds} to be destroyed`);
+      else zfsAfterUnmount(['rename', ds, dying], `renaming ${ds} to be destroyed`);
+    } catch (e) {
+      this.postpone(ds, e, opts);
+      return;
+    }
+    this.known.delete(ds);
+    try {
+      destroyDataset(dying);
+    } catch (e) {
+      this.postpone(dying, e, opts, this.mountPointOf(ds));
       return;
     }
     this.known.delete(ds);
@@ -315,7 +332,19 @@ export class ZfsDriver implements LayerDriver {
     const origin = all.find((d) => `${d.name}@${SNAP}` === self.origin);
     if (origin === undefined || !origin.removed) return;
     if (all.some((d) => d.name !== ds && d.origin === self.origin)) return;
-    this.destroy(origin.name);
+    this.destroy(origin.name, opts);
+  }
+
+  /** A retired dataset that stays busy: out of the store's way, for a later command to destroy. */
+  private postpone(ds: string, e: unknown, opts: { sweeping?: boolean }, at = this.mountPointOf(ds)): void {
+    // Its mount point may be wanted again (the same layer pulled anew).
+    zfs(['set', 'mountpoint=none', ds]);
+    // What zfs could not unmount here is detached lazily: it is no layer of hutch any more.
+    if (at !== undefined && isMountPoint(at)) unmountPath(at, { lazy: true });
+    if (at !== undefined) dropMountPoint(at);
+    (opts.sweeping ? log.debug : log.warn)(
+      `${ds} is removed from hutch but not destroyed yet (a later command tries again): ${(e as Error).message}`,
+    );
   }
 
   private retire(d: Dataset): void {
