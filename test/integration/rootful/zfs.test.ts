@@ -9,7 +9,7 @@
  * forcing zfs where it cannot work says why and what to do.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -18,7 +18,14 @@ import { checkConsistency, killAtRandom } from '../../support/fault.ts';
 import { HUTCH, sandbox } from '../../support/hutch.ts';
 import type { Result, Sandbox } from '../../support/hutch.ts';
 import { NEEDS_REGISTRY, REGISTRY, pushed } from '../../support/images.ts';
-import { NEEDS_ZFS, childDataset, destroyDataset, liveDatasetsUnder, zfs } from '../../support/zfs.ts';
+import {
+  NEEDS_ZFS,
+  childDataset,
+  datasetsUnder,
+  destroyDataset,
+  liveDatasetsUnder,
+  zfs,
+} from '../../support/zfs.ts';
 import { MULTILAYER_EXPECT } from '../../setup/images-multilayer.ts';
 
 const image = (): string => `${REGISTRY}/multilayer:5`;
@@ -220,6 +227,37 @@ describe('zfs driver as root', { skip: NEEDS_ZFS || NEEDS_REGISTRY }, () => {
     const top = layerTree(box, dataset, chain.at(-1)!);
     for (const p of MULTILAYER_EXPECT.present) assert.ok(existsSync(join(top, p)), p);
     ok(box.hutch(['system', 'check', '--repair']));
+    assert.deepEqual(box.problems(), []);
+  });
+
+  it('a dataset another mount namespace keeps busy is destroyed by a later command, and never blocks its layer pulled again', async () => {
+    const chain = multilayerChain();
+    ok(box.hutch(['run', '--name', 'held', '--network', 'none', image(), 'true']));
+    const id = ok(box.hutch(['inspect', '--format', '{{.Id}}', 'held'])).stdout.trim();
+    layerTree(box, dataset, chain.at(-1)!); // the top layer mounted too, so the copy holds it
+    // A mount namespace made now copies both mounts, as a rootless user's pause process would.
+    const holder = spawn('unshare', ['-m', '--propagation', 'private', 'sleep', '60'], { stdio: 'ignore' });
+    await new Promise((r) => setTimeout(r, 300));
+    try {
+      ok(box.hutch(['rm', 'held']));
+      ok(box.hutch(['rmi', '-f', image()]));
+      assert.ok(
+        !liveDatasetsUnder(dataset).includes(`containers/${id}`),
+        'the root is no container of hutch',
+      );
+      assert.deepEqual(layerDatasets(dataset), [], 'no layer of hutch left');
+      ok(box.hutch(['pull', '-q', image()]));
+      assert.deepEqual(layerDatasets(dataset).sort(), [...chain].sort(), 'pulled again whole');
+      const top = layerTree(box, dataset, chain.at(-1)!);
+      for (const p of MULTILAYER_EXPECT.present) assert.ok(existsSync(join(top, p)), p);
+      zfs(['unmount', `${dataset}/layers/${chain.at(-1)!}`]);
+    } finally {
+      holder.kill('SIGKILL');
+      await new Promise((r) => holder.once('exit', r));
+    }
+    ok(box.hutch(['images'])); // the next command's sweep destroys what was held
+    const left = datasetsUnder(dataset).filter((n) => !liveDatasetsUnder(dataset).includes(n));
+    assert.deepEqual(left, [], 'nothing retired is left once nothing holds it');
     assert.deepEqual(box.problems(), []);
   });
 
