@@ -8,6 +8,7 @@
  *   DATASET/layers/<id>                  a layer, snapshot <id>@hutch, mounted (when
  *                                        read) at STORE/storage/zfs/layers/<id>
  *   DATASET/layers/.tmp-<id>-<pid>-<r>   a layer being made (renamed when complete)
+ *   DATASET/{layers,containers}/.tmp-gone-<id>-<pid>-<r>   being destroyed
  *   DATASET/containers/<id>              a container root, mounted at
  *                                        STORE/storage/zfs/containers/<id>/rootfs
  *
