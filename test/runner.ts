@@ -23,6 +23,7 @@ import {
 import type { TestUser } from './setup/host.ts';
 import { ensureTestBtrfs } from './setup/btrfs.ts';
 import type { TestBtrfs } from './setup/btrfs.ts';
+import { ensureTestZfs } from './setup/zfs.ts';
 
 const projectDir = dirname(dirname(fileURLToPath(import.meta.url)));
 const unitOnly = process.argv.includes('--unit-only');
@@ -36,6 +37,8 @@ const notes: string[] = [];
 let rootlessProjectDir = projectDir;
 /** The loop-device btrfs filesystems of the btrfs driver's tests, when this machine could make them. */
 let btrfs: TestBtrfs | undefined;
+/** The parent dataset of the zfs driver's tests on a zfs-fuse pool, when this machine could make one. */
+let zfsDataset: string | undefined;
 
 interface Totals {
   pass: number;
@@ -68,6 +71,11 @@ function prepareHost(): TestUser {
     btrfs = ensureTestBtrfs([user, { uid: 0, gid: 0 }], (m) => process.stdout.write(`[setup] ${m}\n`));
   } catch (e) {
     notes.push(`btrfs driver tests skipped: no loop-device btrfs (${(e as Error).message})`);
+  }
+  try {
+    zfsDataset = ensureTestZfs(stateDir, (m) => process.stdout.write(`[setup] ${m}\n`));
+  } catch (e) {
+    notes.push(`zfs driver tests skipped: no zfs-fuse pool (${(e as Error).message})`);
   }
   if (!userCanRead(user.name, join(projectDir, 'dist/hutch.mjs'))) {
     // CI may clone below a private directory: give the test user a copy.
@@ -134,6 +142,7 @@ function runGroup(name: string, pattern: string, asUser?: TestUser): void {
     HUTCH_TEST_IMAGES: '/var/cache/hutch-test/test-images.json',
     ...(isRoot && !unitOnly ? { HUTCH_TEST_HOSTS: join(stateDir, 'testhosts.json') } : {}),
     ...(btrfs ? { HUTCH_TEST_BTRFS: btrfs.mountPoint, HUTCH_TEST_BTRFS_STRICT: btrfs.strictMountPoint } : {}),
+    ...(zfsDataset ? { HUTCH_TEST_ZFS: zfsDataset } : {}),
     HUTCH_PROJECT: asUser ? rootlessProjectDir : projectDir,
   };
   const cwd = asUser ? rootlessProjectDir : projectDir;

@@ -40,6 +40,11 @@ export const configSchema = z.strictObject({
     .strictObject({
       driver: z.string().min(1).optional(),
       root: z.string().startsWith('/', 'must be an absolute path').optional(),
+      /** The zfs driver's parent dataset, e.g. "pool/hutch" (rootful). */
+      zfs_dataset: z
+        .string()
+        .regex(/^[A-Za-z0-9][A-Za-z0-9_.:/-]*[A-Za-z0-9_.:-]$/, 'must be a dataset name such as "pool/hutch"')
+        .optional(),
     })
     .optional(),
 });

@@ -30,6 +30,8 @@ export interface Context {
   config: HutchConfig;
   /** Resolved engine choices; undefined means "pick automatically". */
   storageDriver: string | undefined;
+  /** The zfs driver's parent dataset ([storage] zfs_dataset, HUTCH_ZFS_DATASET). */
+  zfsDataset: string | undefined;
   runtime: string | undefined;
 }
 
@@ -55,6 +57,7 @@ export async function createContext(globals: GlobalOptions, env = process.env): 
     paths,
     config,
     storageDriver: globals.storageDriver ?? env.HUTCH_STORAGE_DRIVER ?? config.storage?.driver,
+    zfsDataset: env.HUTCH_ZFS_DATASET ?? config.storage?.zfs_dataset,
     runtime: globals.runtime ?? env.HUTCH_RUNTIME ?? config.engine?.runtime,
   };
 }
@@ -64,6 +67,11 @@ export function openStateful(ctx: Context): Store {
   resetAfterReboot(ctx.paths);
   enterNamespace(ctx.paths);
   return openStore(ctx.paths, { rebootChecked: true });
+}
+
+/** What the storage driver needs from the context to be chosen or opened. */
+export function driverOptions(ctx: Context): { rootless: boolean; zfsDataset: string | undefined } {
+  return { rootless: ctx.ident.rootless, zfsDataset: ctx.zfsDataset };
 }
 
 /** Variables naming the store, for `hutch unshare` and hooks. */

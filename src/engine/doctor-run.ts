@@ -14,6 +14,7 @@ export function doctor(ctx: Context, opts: { probe: boolean }): DoctorReport {
       storePath: ctx.paths.root,
       env: process.env,
       probe: opts.probe,
+      zfsDataset: ctx.zfsDataset,
     }),
   );
 }

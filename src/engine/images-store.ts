@@ -7,7 +7,7 @@ import { storeDriver } from '../store/store.ts';
 import type { Store } from '../store/store.ts';
 import { HutchError } from '../util/errors.ts';
 import type { Context } from './context.ts';
-import { openStateful } from './context.ts';
+import { driverOptions, openStateful } from './context.ts';
 
 export interface ImageStore {
   store: Store;
@@ -21,7 +21,7 @@ export function openImageStore(ctx: Context, store: Store = openStateful(ctx)): 
   const root = ctx.paths.root;
   const name = storeDriver(
     store,
-    () => chooseDriver(ctx.storageDriver, root, ctx.ident.rootless),
+    () => chooseDriver(ctx.storageDriver, root, driverOptions(ctx)),
     ctx.storageDriver,
   );
   if (!isDriverName(name)) {
@@ -35,7 +35,7 @@ export function openImageStore(ctx: Context, store: Store = openStateful(ctx)): 
   }
   return {
     store,
-    driver: openDriver(name, root, ctx.ident.rootless),
+    driver: openDriver(name, root, driverOptions(ctx)),
     blobs: new BlobStore(root),
     db: new ImageDb(root),
   };

@@ -14,6 +14,7 @@ import { realHost } from '../host/view.ts';
 import { lookupUser } from '../host/passwd.ts';
 import { livePausePid, plannedMapping } from '../rootless/namespace.ts';
 import { probeBtrfs } from '../storage/drivers/btrfs-probe.ts';
+import { probeZfs, recordedDataset } from '../storage/drivers/zfs-probe.ts';
 import { STORE_FORMAT, storeMetaPath } from '../store/store.ts';
 import { readIfExists } from '../util/fs-atomic.ts';
 import type { Context } from './context.ts';
@@ -65,6 +66,30 @@ function tool(host: ReturnType<typeof realHost>, name: string): { Path: string; 
   return { Path: t.path ?? '', Version: t.version ?? '' };
 }
 
+/**
+ * What `[storage] zfs_dataset` decides for a store still to be made: zfs
+ * when rootful (or why it cannot be), nothing rootless, where it is
+ * passed over for the automatic choice.
+ */
+function zfsChoice(
+  ctx: Context,
+  recorded: string | undefined,
+): { driver: string | undefined; reason: string } | undefined {
+  if (recorded !== undefined || ctx.storageDriver !== undefined || ctx.zfsDataset === undefined)
+    return undefined;
+  if (ctx.ident.rootless) return undefined;
+  const probe = probeZfs(ctx.zfsDataset, false);
+  return probe.ok
+    ? {
+        driver: 'zfs',
+        reason: `zfs_dataset is set to ${probe.dataset} in hutch.toml: a dataset per layer, clones for containers`,
+      }
+    : {
+        driver: 'zfs',
+        reason: `zfs_dataset is set, but the zfs driver cannot work: ${probe.reason}. ${probe.hint}`,
+      };
+}
+
 export function info(ctx: Context): Record<string, unknown> {
   const host = realHost({ path: process.env.PATH });
   const layout = cgroupLayout(host);
@@ -98,7 +123,8 @@ export function info(ctx: Context): Record<string, unknown> {
     fuseDevice: deviceAccess(host, '/dev/fuse', user).usable,
     btrfs,
   });
-  const driver = recorded ?? ctx.storageDriver;
+  const zfs = zfsChoice(ctx, recorded);
+  const driver = recorded ?? ctx.storageDriver ?? zfs?.driver;
   const pasta = tool(host, 'pasta');
   const slirp = tool(host, 'slirp4netns');
   return {
@@ -143,7 +169,12 @@ export function info(ctx: Context): Record<string, unknown> {
           ? 'recorded in the store (store.json) when it was made: a store keeps its driver'
           : ctx.storageDriver !== undefined
             ? 'asked for by --storage-driver, HUTCH_STORAGE_DRIVER or hutch.toml'
-            : auto.reason,
+            : zfs !== undefined
+              ? zfs.reason
+              : ctx.ident.rootless && ctx.zfsDataset !== undefined
+                ? `${auto.reason}; zfs_dataset is set but not used: only root may create and mount ZFS datasets`
+                : auto.reason,
+      ...(driver === 'zfs' ? { ZfsDataset: recordedDataset(ctx.paths.root) ?? ctx.zfsDataset ?? '' } : {}),
       Format: meta?.format ?? STORE_FORMAT,
     },
     Version: versionInfo().Client,

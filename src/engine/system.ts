@@ -11,6 +11,7 @@ import { storeMetaPath } from '../store/store.ts';
 import { HutchError, errnoCode } from '../util/errors.ts';
 import type { Context } from './context.ts';
 import { openStateful } from './context.ts';
+import { releaseDriverStorage } from './storage-reset.ts';
 
 /** Hooks the container layer registers to stop everything first. */
 const stoppers: ((ctx: Context) => Promise<void>)[] = [];
@@ -67,6 +68,7 @@ export async function systemReset(ctx: Context): Promise<void> {
   removeTree(join(ctx.paths.root, 'volumes'));
   // So may store snapshots' layers, roots and volumes.
   removeTree(join(ctx.paths.root, 'snapshots'));
+  releaseDriverStorage(ctx);
   emptyDir(ctx.paths.root);
   try {
     rmdirSync(ctx.paths.root);

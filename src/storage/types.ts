@@ -1,7 +1,7 @@
 /**
  * The storage driver interface: how layers are kept on disk and how a
  * container's root filesystem is assembled from them: overlay, vfs, btrfs and
- * fuse-overlayfs implement it; zfs will too.
+ * fuse-overlayfs and zfs implement it.
  */
 import type { Readable } from 'node:stream';
 
@@ -36,7 +36,7 @@ export interface CreateOptions {
 }
 
 export interface LayerDriver {
-  readonly name: 'overlay' | 'vfs' | 'btrfs' | 'fuse-overlayfs' | string;
+  readonly name: 'overlay' | 'vfs' | 'btrfs' | 'fuse-overlayfs' | 'zfs' | string;
   /**
    * Creates layer `id` on top of `parent` (undefined for a base layer) and
    * applies the uncompressed tar stream `diff` to it. The layer becomes

@@ -23,6 +23,7 @@ export const PACKAGES = [
   'fuse-overlayfs',
   'btrfs-progs',
   'btrfs-compsize',
+  'zfs-fuse',
   'docker-registry',
   'busybox-static',
   'debootstrap',

@@ -399,7 +399,8 @@ export async function checkContainers(ctx: Context, repair: boolean): Promise<Fi
       }
       if (running) return;
       const points = containerMounts(ctx.paths.root).get(id);
-      if (points) {
+      // A zfs root is mounted for the container's whole life (storage/drivers/zfs.ts).
+      if (points && rec.driver !== 'zfs') {
         const ok = fix(label(rec), () => unmountAll(points));
         found('problem', label(rec), `its root is mounted (${points.join(', ')}) but it is not running`, ok);
       }

@@ -9,7 +9,7 @@ import {
 } from '../../host/storage.ts';
 import type { OverlayFacts } from '../../host/storage.ts';
 import type { Facts } from './facts.ts';
-import type { BtrfsProbeResult, Check, DoctorContext, OverlayProbeResult } from './types.ts';
+import type { BtrfsProbeResult, Check, DoctorContext, OverlayProbeResult, ZfsProbeResult } from './types.ts';
 import { sudo } from './types.ts';
 
 const NO_OVERLAY_UPPER = new Set(['nfs', 'cifs', 'smb2', '9p', 'afs', 'overlay', 'fuse', 'aufs', 'ecryptfs']);
@@ -86,11 +86,18 @@ export function storeChecks(ctx: DoctorContext, facts: Facts): Check[] {
 
   const fuse = facts.tool('fuse-overlayfs').path !== undefined;
   const fuseDevice = facts.device('/dev/fuse').usable;
-  const choice = chooseStorageDriver({ ...overlayFacts, probe, fuseOverlayfs: fuse, fuseDevice, btrfs });
+  const zfs = ctx.zfsDataset === undefined ? undefined : ctx.probeZfs?.();
+  if (ctx.zfsDataset !== undefined) checks.push(zfsCheck(ctx, zfs));
+  const auto = chooseStorageDriver({ ...overlayFacts, probe, fuseOverlayfs: fuse, fuseDevice, btrfs });
+  // A configured dataset decides rootful (storage/drivers/index.ts); rootless it is passed over.
+  const choice =
+    ctx.zfsDataset !== undefined && !ctx.rootless
+      ? { ...auto, driver: 'zfs', reason: `zfs_dataset is set to ${ctx.zfsDataset} in hutch.toml` }
+      : auto;
   const s = sudo(ctx);
   const elsewhere = relocation(ctx);
   const fixes: string[] = [];
-  const fast = choice.driver === 'overlay' || choice.driver === 'btrfs';
+  const fast = choice.driver === 'overlay' || choice.driver === 'btrfs' || choice.driver === 'zfs';
   if (!fast) {
     if (fs.fsType !== undefined && NO_OVERLAY_UPPER.has(fs.fsType)) fixes.push(elsewhere);
     if (fs.fsType === 'zfs' && verdict.possible === 'no')
@@ -138,6 +145,34 @@ function recordedDriver(ctx: DoctorContext): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The zfs driver's parent dataset, where zfs_dataset is set. */
+function zfsCheck(ctx: DoctorContext, probe: ZfsProbeResult | undefined): Check {
+  const base = { id: 'store.zfs', topic: 'Storage' as const, title: 'ZFS parent dataset' };
+  if (probe === undefined) {
+    return {
+      ...base,
+      status: 'INFO',
+      reason: `zfs_dataset is ${ctx.zfsDataset}; the dataset was not checked`,
+    };
+  }
+  if (probe.ok) {
+    return {
+      ...base,
+      status: 'PASS',
+      reason: `${probe.dataset} exists: the zfs driver keeps a dataset per layer under it`,
+    };
+  }
+  return {
+    ...base,
+    // Rootless, the setting is simply not used; rootful, a new store would fail to open.
+    status: ctx.rootless ? 'INFO' : 'FAIL',
+    reason: ctx.rootless
+      ? `zfs_dataset is set but not used: ${probe.reason}`
+      : `the zfs driver cannot work here: ${probe.reason}`,
+    fix: probe.hint,
+  };
 }
 
 /** The btrfs driver's own test, where the store is on btrfs. */

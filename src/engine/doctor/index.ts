@@ -5,6 +5,7 @@
  * same against a recorded host state. The JSON form of the report is the
  * report object itself.
  */
+import { probeZfs } from '../../storage/drivers/zfs-probe.ts';
 import { realHost } from '../../host/view.ts';
 import { probeBtrfs } from '../../storage/drivers/btrfs-probe.ts';
 import { runChecks } from './checks.ts';
@@ -39,6 +40,8 @@ export interface LiveOptions {
   rootless: boolean;
   storePath: string;
   env: Readonly<Record<string, string | undefined>>;
+  /** `[storage] zfs_dataset`, when set. */
+  zfsDataset?: string | undefined;
   /** Make the real overlay test mount and, on btrfs, the subvolume test (default true). */
   probe?: boolean | undefined;
 }
@@ -54,6 +57,8 @@ export function liveDoctorContext(o: LiveOptions): DoctorContext {
     probeOverlay:
       o.probe === false ? undefined : () => probeOverlay({ storePath: o.storePath, rootless: o.rootless }),
     probeBtrfs: o.probe === false ? undefined : () => probeBtrfs(o.storePath, o.rootless),
+    zfsDataset: o.zfsDataset,
+    probeZfs: () => probeZfs(o.zfsDataset, o.rootless),
   };
 }
 

@@ -46,6 +46,8 @@ export interface DoctorUser {
   groups?: readonly number[] | undefined;
 }
 
+export type ZfsProbeResult = { ok: true; dataset: string } | { ok: false; reason: string; hint: string };
+
 export interface DoctorContext {
   host: HostView;
   user: DoctorUser;
@@ -57,6 +59,10 @@ export interface DoctorContext {
   probeOverlay?: (() => OverlayProbeResult) | undefined;
   /** A test subvolume made and deleted on the store's btrfs (storage/drivers/btrfs-probe.ts); called only there. */
   probeBtrfs?: (() => BtrfsProbeResult) | undefined;
+  /** `[storage] zfs_dataset`, when set: the zfs driver's parent dataset. */
+  zfsDataset?: string | undefined;
+  /** Whether the zfs driver can use that dataset (storage/drivers/zfs-probe.ts); called only when it is set. */
+  probeZfs?: (() => ZfsProbeResult) | undefined;
   /** hutch-helper's path, for the AppArmor profile in the advice; found from the package when omitted. */
   helperPath?: string | undefined;
 }

@@ -12,7 +12,9 @@
  *   vfs             always
  *
  * ZFS's own datasets cannot be made rootless (no delegation for an
- * unprivileged user), so rootless on ZFS is overlay or fuse-overlayfs.
+ * unprivileged user), so rootless on ZFS is overlay or fuse-overlayfs. The
+ * zfs driver is never among these: it needs a parent dataset only
+ * configuration names (`zfs_dataset`), so index.ts takes it from there first.
  */
 import { ZFS_OVERLAY_VERSION } from '../../host/storage.ts';
 import { atLeast, parseVersion } from '../../host/kernel.ts';

@@ -17,8 +17,10 @@ import { FuseOverlayDriver } from './fuse-overlayfs.ts';
 import { probeFuseOverlayfs } from './fuse-overlayfs-probe.ts';
 import { OverlayDriver } from './overlay.ts';
 import { VfsDriver } from './vfs.ts';
+import { ZfsDriver } from './zfs.ts';
+import { probeZfs, storeDataset } from './zfs-probe.ts';
 
-export const DRIVERS = ['overlay', 'vfs', 'btrfs', 'fuse-overlayfs'] as const;
+export const DRIVERS = ['overlay', 'vfs', 'btrfs', 'fuse-overlayfs', 'zfs'] as const;
 export type DriverName = (typeof DRIVERS)[number];
 
 export function isDriverName(s: string): s is DriverName {
@@ -58,16 +60,32 @@ export function zfsVersionAt(path: string): string | undefined {
   }
 }
 
+/** What opening or choosing a driver needs beside the store's path. */
+export interface DriverOptions {
+  rootless: boolean;
+  /** `[storage] zfs_dataset` (or HUTCH_ZFS_DATASET): the zfs driver's parent dataset. */
+  zfsDataset?: string | undefined;
+}
+
+const UNUSABLE_CODE: Partial<Record<DriverName, string>> = {
+  btrfs: 'BTRFS_UNUSABLE',
+  'fuse-overlayfs': 'FUSE_OVERLAYFS_UNUSABLE',
+  zfs: 'ZFS_UNUSABLE',
+};
+
 /** A driver asked for where it cannot work: the reason and the fix, before anything is written. */
-function refuseUnusable(requested: DriverName, storeRoot: string, rootless: boolean): void {
+function refuseUnusable(requested: DriverName, storeRoot: string, opts: DriverOptions): void {
+  const { rootless } = opts;
   const probe =
     requested === 'btrfs'
       ? probeBtrfs(storeRoot, rootless)
       : requested === 'fuse-overlayfs'
         ? probeFuseOverlayfs(storeRoot)
-        : { ok: true as const };
+        : requested === 'zfs'
+          ? probeZfs(opts.zfsDataset, rootless)
+          : { ok: true as const };
   if (probe.ok) return;
-  const code = requested === 'btrfs' ? 'BTRFS_UNUSABLE' : 'FUSE_OVERLAYFS_UNUSABLE';
+  const code = UNUSABLE_CODE[requested] ?? 'DRIVER_UNUSABLE';
   throw new HutchError(code, `the ${requested} storage driver cannot work here: ${probe.reason}`, {
     hint: probe.hint,
   });
@@ -81,16 +99,22 @@ function refuseUnusable(requested: DriverName, storeRoot: string, rootless: bool
 export function chooseDriver(
   requested: string | undefined,
   storeRoot: string,
-  rootless: boolean,
+  opts: DriverOptions,
 ): DriverName {
+  const { rootless } = opts;
   if (requested !== undefined) {
     if (!isDriverName(requested)) {
       throw new HutchError('BAD_DRIVER', `unknown storage driver "${requested}"`, {
         hint: `Use one of: ${DRIVERS.join(', ')}.`,
       });
     }
-    refuseUnusable(requested, storeRoot, rootless);
+    refuseUnusable(requested, storeRoot, opts);
     return requested;
+  }
+  // A configured parent dataset asks for zfs: rootful it must work; rootless it cannot, and is passed over.
+  if (opts.zfsDataset !== undefined) {
+    const zfs = zfsFromConfig(opts);
+    if (zfs !== undefined) return zfs;
   }
   const choice = chooseAutomatically({
     btrfs: () => onBtrfs(storeRoot) && probeBtrfs(storeRoot, rootless).ok,
@@ -102,7 +126,24 @@ export function chooseDriver(
   return choice.driver;
 }
 
-export function openDriver(name: DriverName, storeRoot: string, rootless: boolean): LayerDriver {
+/** zfs when `zfs_dataset` is set and hutch is rootful; undefined rootless (with the reason in the debug log). */
+function zfsFromConfig(opts: DriverOptions): 'zfs' | undefined {
+  const probe = probeZfs(opts.zfsDataset, opts.rootless);
+  if (probe.ok) {
+    log.debug(`storage driver zfs: zfs_dataset is set to ${probe.dataset}`);
+    return 'zfs';
+  }
+  if (opts.rootless) {
+    log.debug(`zfs_dataset is set but not used: ${probe.reason}`);
+    return undefined;
+  }
+  throw new HutchError('ZFS_UNUSABLE', `the zfs storage driver cannot work here: ${probe.reason}`, {
+    hint: probe.hint,
+  });
+}
+
+export function openDriver(name: DriverName, storeRoot: string, opts: DriverOptions): LayerDriver {
+  const { rootless } = opts;
   switch (name) {
     case 'overlay':
       return new OverlayDriver(storeRoot, rootless);
@@ -112,6 +153,12 @@ export function openDriver(name: DriverName, storeRoot: string, rootless: boolea
       return new FuseOverlayDriver(storeRoot, rootless);
     case 'btrfs': {
       const driver = new BtrfsDriver(storeRoot, rootless);
+      driver.sweepAbandoned();
+      return driver;
+    }
+    case 'zfs': {
+      const driver = new ZfsDriver(storeRoot, storeDataset(storeRoot, opts.zfsDataset, rootless));
+      driver.open();
       driver.sweepAbandoned();
       return driver;
     }

@@ -11,6 +11,10 @@ describe('parseConfig', () => {
     assert.equal(c.engine?.runtime, 'runc');
     assert.equal(c.storage?.driver, 'vfs');
   });
+  it("takes the zfs driver's parent dataset", async () => {
+    const c = await parseConfig('[storage]\nzfs_dataset = "tank/hutch"\n', 'f');
+    assert.equal(c.storage?.zfs_dataset, 'tank/hutch');
+  });
   const bad: { name: string; text: string; message: RegExp }[] = [
     { name: 'bad syntax', text: '[engine]\nruntime = "crun\n', message: /^\/x\/hutch\.toml:2:\d+: / },
     {
@@ -29,6 +33,11 @@ describe('parseConfig', () => {
       name: 'relative root',
       text: '[storage]\nroot = "data"\n',
       message: /hutch\.toml:2: storage\.root: must be an absolute path/,
+    },
+    {
+      name: 'a path for zfs_dataset',
+      text: '[storage]\nzfs_dataset = "/tank/hutch"\n',
+      message: /hutch\.toml:2: storage\.zfs_dataset: must be a dataset name/,
     },
   ];
   for (const b of bad) {

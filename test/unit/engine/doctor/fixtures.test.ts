@@ -15,6 +15,7 @@ import type {
   DoctorReport,
   OverlayProbeResult,
 } from '../../../../src/engine/doctor/index.ts';
+import type { ZfsProbeResult } from '../../../../src/engine/doctor/types.ts';
 import { recordedHost } from '../../../../src/host/view.ts';
 
 const HOSTS = fileURLToPath(new URL('../../../fixtures/hosts/', import.meta.url));
@@ -485,5 +486,47 @@ describe('the JSON form', () => {
     assert.deepEqual(back, r);
     assert.deepEqual(Object.keys(back).sort(), ['checks', 'ok', 'rootless', 'storePath', 'summary', 'user']);
     assert.deepEqual(Object.keys(back.summary), ['PASS', 'WARN', 'FAIL', 'INFO']);
+  });
+});
+
+describe('zfs_dataset in hutch.toml', () => {
+  const zfsRun = (rootless: boolean, probe: ZfsProbeResult): DoctorReport =>
+    runDoctor({
+      host: recordedHost(join(HOSTS, 'zfs-store-2.1')),
+      user: rootless ? alice : root,
+      rootless,
+      storePath: rootless ? '/home/alice/.local/share/hutch' : '/var/lib/hutch',
+      env: {},
+      helperPath: HELPER,
+      zfsDataset: 'tank/hutch',
+      probeZfs: () => probe,
+    });
+  const check = (r: DoctorReport, id: string) => r.checks.find((k) => k.id === id);
+
+  it('rootful with the dataset there: the zfs driver, and the dataset passes', () => {
+    const r = zfsRun(false, { ok: true, dataset: 'tank/hutch' });
+    assert.equal(check(r, 'store.zfs')?.status, 'PASS');
+    assert.match(check(r, 'store.driver')?.reason ?? '', /^zfs: zfs_dataset is set to tank\/hutch/);
+  });
+
+  it('rootful with the dataset missing: a failure with the command that makes it', () => {
+    const r = zfsRun(false, {
+      ok: false,
+      reason: 'the dataset tank/hutch does not exist',
+      hint: 'zfs create x',
+    });
+    assert.equal(check(r, 'store.zfs')?.status, 'FAIL');
+    assert.match(
+      check(r, 'store.zfs')?.reason ?? '',
+      /cannot work here: the dataset tank\/hutch does not exist/,
+    );
+    assert.equal(check(r, 'store.zfs')?.fix, 'zfs create x');
+  });
+
+  it('rootless: passed over, and the driver is another', () => {
+    const r = zfsRun(true, { ok: false, reason: 'only root', hint: 'h' });
+    assert.equal(check(r, 'store.zfs')?.status, 'INFO');
+    assert.match(check(r, 'store.zfs')?.reason ?? '', /set but not used/);
+    assert.doesNotMatch(check(r, 'store.driver')?.reason ?? '', /^zfs/);
   });
 });

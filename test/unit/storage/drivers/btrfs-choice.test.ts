@@ -32,7 +32,7 @@ describe('btrfs probe and choice off btrfs', { skip: tmpIsBtrfs && `${tmpdir()} 
     const store = join(tmp, 'forced');
     mkdirSync(store);
     assert.throws(
-      () => chooseDriver('btrfs', store, true),
+      () => chooseDriver('btrfs', store, { rootless: true }),
       (e: Error & { code?: string; hint?: string }) =>
         e.code === 'BTRFS_UNUSABLE' && /not btrfs/.test(e.message) && /storage-driver/.test(e.hint ?? ''),
     );

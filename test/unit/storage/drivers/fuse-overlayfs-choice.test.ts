@@ -132,7 +132,7 @@ describe('fuse-overlayfs forced, and its mounts', () => {
     process.env.PATH = join(tmp, 'empty-bin');
     try {
       assert.throws(
-        () => chooseDriver('fuse-overlayfs', store, true),
+        () => chooseDriver('fuse-overlayfs', store, { rootless: true }),
         (e: Error & { code?: string; hint?: string }) =>
           e.code === 'FUSE_OVERLAYFS_UNUSABLE' &&
           /fuse-overlayfs storage driver cannot work here/.test(e.message) &&
