@@ -69,12 +69,18 @@ export async function systemReset(ctx: Context): Promise<void> {
   // So may store snapshots' layers, roots and volumes.
   removeTree(join(ctx.paths.root, 'snapshots'));
   releaseDriverStorage(ctx);
-  emptyDir(ctx.paths.root);
-  try {
-    rmdirSync(ctx.paths.root);
-  } catch (e) {
-    // Gone already; or a mount point of its own (a subvolume or dataset hutch setup made): it stays, empty.
-    if (errnoCode(e) !== 'ENOENT' && errnoCode(e) !== 'EBUSY') throw e;
+  for (let attempt = 1; ; attempt++) {
+    emptyDir(ctx.paths.root);
+    try {
+      rmdirSync(ctx.paths.root);
+      break;
+    } catch (e) {
+      // Gone already; or a mount point of its own (a subvolume or dataset hutch setup made): it stays, empty.
+      if (errnoCode(e) === 'ENOENT' || errnoCode(e) === 'EBUSY') break;
+      // A command that was ending a container as it stopped (a foreground run --rm) wrote meanwhile: again.
+      if (errnoCode(e) !== 'ENOTEMPTY' || attempt === 5) throw e;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+    }
   }
   stopPause(ctx.paths);
   emptyDir(ctx.paths.runroot);
