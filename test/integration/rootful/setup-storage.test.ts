@@ -29,6 +29,7 @@ const skip =
 const hostRoot = mkdtempSync(join(tmpdir(), 'hutch-setup-storage-'));
 const store = BTRFS ? join(BTRFS, String(uid), `setup-store-${process.pid}`) : '';
 const subvolume = BTRFS ? join(BTRFS, `@hutch-${USER}`) : '';
+const runroot = `/run/user/${uid}/setup-store-${process.pid}`;
 
 function asUser(args: string[]): { status: number; stdout: string; stderr: string } {
   const home = spawnSync('getent', ['passwd', USER], { encoding: 'utf8' }).stdout.split(':')[5];
@@ -44,7 +45,7 @@ function asUser(args: string[]): { status: number; stdout: string; stderr: strin
       `USER=${USER}`,
       'PATH=/usr/bin:/bin',
       `HUTCH_ROOT=${store}`,
-      `HUTCH_RUNROOT=/run/user/${uid}/setup-store-${process.pid}`,
+      `HUTCH_RUNROOT=${runroot}`,
       HUTCH,
       ...args,
     ],
@@ -56,6 +57,17 @@ function asUser(args: string[]): { status: number; stdout: string; stderr: strin
 after(() => {
   if (skip) return;
   asUser(['system', 'reset', '-f']);
+  // The test user's pause process for this run directory, by its pid file, should reset have left it.
+  const pidFile = join(runroot, 'pause.pid');
+  const pid = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').trim()) : 0;
+  if (pid > 0) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Gone already.
+    }
+  }
+  rmSync(runroot, { recursive: true, force: true });
   spawnSync('umount', [store]);
   rmSync(store, { recursive: true, force: true });
   if (existsSync(subvolume)) spawnSync('btrfs', ['subvolume', 'delete', subvolume]);
