@@ -13,7 +13,7 @@
  * root by test/runner.ts, which passes the dataset in HUTCH_TEST_ZFS.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const ZFS_IMAGE = '/var/tmp/hutch-test-zfs.img';
@@ -51,6 +51,8 @@ function ensureDaemon(stateDir: string, log: (m: string) => void): void {
     return;
   }
   if (!existsSync('/dev/fuse')) throw new Error('/dev/fuse is missing');
+  // A pid file left by a daemon that is gone (a reboot, a kill) makes zfs-fuse refuse to start.
+  rmSync(pidFile, { force: true });
   // Daemonizes itself and writes its pid; kstats would need a mount of their own.
   must('zfs-fuse', ['--pidfile', pidFile, '--no-kstat-mount']);
   for (let i = 0; i < 50 && !answering(); i++)
