@@ -1,5 +1,12 @@
-import { commandText, filterViews, statusText, views } from '../../engine/containers/list.ts';
+import {
+  commandText,
+  createdAgo,
+  filterViews,
+  statusText,
+  summaryViews,
+} from '../../engine/containers/list.ts';
 import type { ContainerView } from '../../engine/containers/list.ts';
+import type { ContainerSummary } from '../../runtime/containers/store.ts';
 import { openContainerReader } from '../../engine/containers/open-light.ts';
 import type { ContainerReader } from '../../engine/containers/open-light.ts';
 import { humanSize } from '../../util/human.ts';
@@ -17,18 +24,20 @@ function trunc(s: string, n: number): string {
   return s.length > n ? `${s.slice(0, n - 1)}…` : s;
 }
 
-function row(v: ContainerView, noTrunc: boolean, now: number, withSize: boolean, c: ContainerReader) {
+function row(
+  v: ContainerView<ContainerSummary>,
+  noTrunc: boolean,
+  now: number,
+  withSize: boolean,
+  c: ContainerReader,
+) {
   const cmd = commandText(v.rec);
   return {
     ID: noTrunc ? v.rec.id : v.rec.id.slice(0, 12),
     Image: v.rec.config.image,
     Command: noTrunc ? `"${cmd}"` : `"${trunc(cmd, 20)}"`,
     CreatedAt: v.rec.created,
-    RunningFor:
-      statusText({ ...v.state, status: 'running', health: undefined, startedAt: v.rec.created }, now).replace(
-        /^Up /,
-        '',
-      ) + ' ago',
+    RunningFor: createdAgo(v.rec.created, now),
     Status: statusText(v.state, now),
     State: v.state.status,
     Ports: v.state.status === 'running' && v.state.network ? formatPorts(v.state.network.ports) : '',
@@ -44,8 +53,17 @@ function row(v: ContainerView, noTrunc: boolean, now: number, withSize: boolean,
   };
 }
 
-/** Default table without the template engine: `ps` is run often and must be quick. */
-function fastTable(rows: ReturnType<typeof row>[], size: boolean): string {
+/**
+ * Default table without the template engine, computing only its columns:
+ * `ps` is run often and must be quick.
+ */
+function fastTable(
+  list: ContainerView<ContainerSummary>[],
+  noTrunc: boolean,
+  now: number,
+  size: boolean,
+  c: ContainerReader,
+): string {
   const head = [
     'CONTAINER ID',
     'IMAGE',
@@ -56,29 +74,34 @@ function fastTable(rows: ReturnType<typeof row>[], size: boolean): string {
     'NAMES',
     ...(size ? ['SIZE'] : []),
   ];
-  const cells = rows.map((r) => [
-    r.ID,
-    r.Image,
-    r.Command,
-    r.RunningFor,
-    r.Status,
-    r.Ports,
-    r.Names,
-    ...(size ? [r.Size] : []),
-  ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
-  const line = (c: string[]): string =>
-    c
-      .map((x, i) => (i === c.length - 1 ? x : x.padEnd(widths[i]! + 3)))
-      .join('')
-      .trimEnd();
+  const cells = list.map((v) => {
+    const cmd = commandText(v.rec);
+    const row = [
+      noTrunc ? v.rec.id : v.rec.id.slice(0, 12),
+      v.rec.config.image,
+      noTrunc ? `"${cmd}"` : `"${trunc(cmd, 20)}"`,
+      createdAgo(v.rec.created, now),
+      statusText(v.state, now),
+      v.state.status === 'running' && v.state.network ? formatPorts(v.state.network.ports) : '',
+      v.rec.name,
+    ];
+    if (size) row.push(humanSize(duSize(c, v.rec)));
+    return row;
+  });
+  const widths = head.map((h) => h.length);
+  for (const r of cells) for (let i = 0; i < r.length; i++) widths[i] = Math.max(widths[i]!, r[i]!.length);
+  const line = (r: string[]): string => {
+    let text = '';
+    for (let i = 0; i < r.length - 1; i++) text += r[i]!.padEnd(widths[i]! + 3);
+    return (text + r[r.length - 1]).trimEnd();
+  };
   return [line(head), ...cells.map(line)].join('\n');
 }
 
 export async function runPs(args: Parsed): Promise<void> {
   const o = args.opts;
   const c = openContainerReader(await contextFor(args));
-  let list = views(c);
+  let list = summaryViews(c);
   const filters = (o.filter as string[] | undefined) ?? [];
   const all =
     o.all === true || filters.length > 0 || o.latest === true || (typeof o.last === 'number' && o.last >= 0);
@@ -93,12 +116,12 @@ export async function runPs(args: Parsed): Promise<void> {
   }
   const now = Date.now();
   const size = o.size === true;
-  const rows = list.map((v) => row(v, noTrunc, now, size, c));
   const format = typeof o.format === 'string' ? o.format : undefined;
   if (format === undefined || format === 'table') {
-    out(fastTable(rows, size));
+    out(fastTable(list, noTrunc, now, size, c));
     return;
   }
+  const rows = list.map((v) => row(v, noTrunc, now, size, c));
   const { formatList } = await import('../../util/format.lazy.ts');
   out(
     formatList(

@@ -453,7 +453,7 @@ export async function checkContainers(ctx: Context, repair: boolean): Promise<Fi
   for (const [id, why] of broken) {
     const ok = fix(`container ${short(id)}`, () => {
       const gone = join(c.store.dir, `${TEMP_MARK}rm-${id}`);
-      renameSync(c.store.bundle(id), gone);
+      c.store.changing(() => renameSync(c.store.bundle(id), gone));
       rmSync(gone, { recursive: true, force: true });
     });
     found('problem', `container ${short(id)}`, `${c.store.bundle(id)} ${why}; --repair removes it`, ok);
@@ -674,6 +674,14 @@ export async function checkContainers(ctx: Context, repair: boolean): Promise<Fi
       'attach socket link',
       `${p} belongs to no container`,
       fix(p, () => rmSync(p, { recursive: true, force: true })),
+    );
+  }
+  if (c.store.staleSummaries()) {
+    found(
+      'problem',
+      'container list',
+      'the summaries `ps` reads are older than the records; --repair makes them anew',
+      fix('the container summaries', () => c.store.changed()),
     );
   }
   // Last: the unmounts above end their daemons; what serves a mount nobody here sees is leaked.

@@ -1,21 +1,33 @@
 /**
  * `ps`: rows of what each container is now. State comes from the records
  * plus one liveness check per running container (a /proc read), so listing
- * hundreds of containers reads one small file each and runs nothing.
+ * hundreds of containers reads one file (the store's summary cache, see
+ * ContainerStore.summaries) and runs nothing.
  */
 import { observedState } from '../../runtime/containers/liveness.ts';
+import type { ContainerSummary } from '../../runtime/containers/store.ts';
 import type { ContainerRecord, ContainerState } from '../../runtime/containers/types.ts';
 import { HutchError } from '../../util/errors.ts';
 import type { ContainerReader } from './open-light.ts';
 
-export interface ContainerView {
-  rec: ContainerRecord;
+export interface ContainerView<R extends ContainerSummary = ContainerRecord> {
+  rec: R;
   state: ContainerState;
 }
 
+/** Every container with its full record, newest first. */
 export function views(c: ContainerReader): ContainerView[] {
-  const out: ContainerView[] = [];
-  for (const rec of c.store.list()) {
+  return viewsOf(c, c.store.list());
+}
+
+/** Every container with what `ps` shows and filters on, newest first: quicker than views. */
+export function summaryViews(c: ContainerReader): ContainerView<ContainerSummary>[] {
+  return viewsOf(c, c.store.summaries());
+}
+
+function viewsOf<R extends ContainerSummary>(c: ContainerReader, recs: R[]): ContainerView<R>[] {
+  const out: ContainerView<R>[] = [];
+  for (const rec of recs) {
     const s = rec.state.status;
     // Only a container said to run can have ended since: the others' records are the truth.
     out.push({
@@ -42,6 +54,11 @@ function ago(iso: string, now: number): string {
   return `${Math.round(d / 365)} years`;
 }
 
+/** docker's CREATED column of `ps`: "5 minutes ago". */
+export function createdAgo(iso: string, now = Date.now()): string {
+  return `${ago(iso, now)} ago`;
+}
+
 /** docker's STATUS column: "Up 3 minutes (healthy)", "Exited (0) 2 hours ago", "Created". */
 export function statusText(s: ContainerState, now = Date.now()): string {
   switch (s.status) {
@@ -64,12 +81,16 @@ export function statusText(s: ContainerState, now = Date.now()): string {
   }
 }
 
-export function commandText(rec: ContainerRecord): string {
+export function commandText(rec: ContainerSummary): string {
   return [...rec.config.entrypoint, ...rec.config.cmd].join(' ');
 }
 
 /** Each filter key may repeat: values of one key are alternatives, keys must all match (docker's rule). */
-export function filterViews(list: ContainerView[], filters: string[], c: ContainerReader): ContainerView[] {
+export function filterViews<R extends ContainerSummary>(
+  list: ContainerView<R>[],
+  filters: string[],
+  c: ContainerReader,
+): ContainerView<R>[] {
   const byKey = new Map<string, string[]>();
   for (const f of filters) {
     const eq = f.indexOf('=');
@@ -80,7 +101,7 @@ export function filterViews(list: ContainerView[], filters: string[], c: Contain
   }
   let out = list;
   for (const [key, values] of byKey) {
-    const any = (pred: (v: string, x: ContainerView) => boolean): void => {
+    const any = (pred: (v: string, x: ContainerView<R>) => boolean): void => {
       out = out.filter((x) => values.some((v) => pred(v, x)));
     };
     switch (key) {

@@ -17,7 +17,7 @@ function du(path: string): number {
   return total;
 }
 
-export function duSize(c: ContainerReader, rec: ContainerRecord): number {
+export function duSize(c: ContainerReader, rec: Pick<ContainerRecord, 'driver' | 'id'>): number {
   const root = join(c.ctx.paths.root, 'storage', rec.driver, 'containers', rec.id);
   return du(join(root, rec.driver === 'overlay' || rec.driver === 'fuse-overlayfs' ? 'diff' : 'rootfs'));
 }

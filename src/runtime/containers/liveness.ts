@@ -39,7 +39,7 @@ export function readExitFile(path: string): ExitInfo | undefined {
  * gone is exited, with the code from the exit file (or 255 and an error when
  * the monitor died without writing one).
  */
-export function observedState(rec: ContainerRecord, exitFile: string): ContainerState {
+export function observedState(rec: Pick<ContainerRecord, 'state'>, exitFile: string): ContainerState {
   const s = rec.state;
   if (s.status !== 'running' && s.status !== 'paused') return s;
   // conmon writes the exit file, then lives on briefly to run the exit command:

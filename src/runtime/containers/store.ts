@@ -11,6 +11,8 @@
  *   ROOT/containers/ID/container.json   the record (types.ts)
  *   ROOT/containers/ID/config.json      the OCI runtime spec (the bundle)
  *   ROOT/containers/ID/lock             taken for every state change
+ *   ROOT/containers/generation          changed after every record change
+ *   ROOT/containers/summaries.cache     what ps shows of every record, as of one generation
  *   RUNROOT/exits/ID                    conmon's exit file
  *   RUNROOT/s/SHORTID -> bundle         conmon's short path to the attach socket
  */
@@ -38,6 +40,34 @@ export const NAME_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 /** Records are written compact: `ps` parses every one of them on each call. */
 function writeRecord(path: string, r: ContainerRecord, durable = true): void {
   writeFileAtomic(path, JSON.stringify(r), 0o600, { durable });
+}
+
+const GENERATION = 'generation';
+const LIST_CACHE = 'summaries.cache';
+
+interface SummaryCache {
+  generation: string;
+  summaries: ContainerSummary[];
+}
+
+/** What `ps` shows and filters on of a container (a record has all of it). */
+export type ContainerSummary = Pick<ContainerRecord, 'id' | 'name' | 'created' | 'driver' | 'state'> & {
+  config: Pick<ContainerRecord['config'], 'image' | 'imageId' | 'entrypoint' | 'cmd' | 'labels'>;
+  hostConfig: Pick<ContainerRecord['hostConfig'], 'mounts' | 'networkMode' | 'restartPolicy'>;
+};
+
+function summary(r: ContainerRecord): ContainerSummary {
+  const { image, imageId, entrypoint, cmd, labels } = r.config;
+  const { mounts, networkMode, restartPolicy } = r.hostConfig;
+  return {
+    id: r.id,
+    name: r.name,
+    created: r.created,
+    driver: r.driver,
+    state: r.state,
+    config: { image, imageId, entrypoint, cmd, labels },
+    hostConfig: { mounts, networkMode, restartPolicy },
+  };
 }
 
 export function noSuchContainer(ref: string): HutchError {
@@ -132,6 +162,100 @@ export class ContainerStore {
     return out;
   }
 
+  /**
+   * What `ps` shows and filters on of every record, read from one file while
+   * no record has changed since it was written: `ps` over hundreds of
+   * containers then reads one small file instead of one record each. Each change writes a new
+   * generation token after the record; the cache is written with the token
+   * read before the records, so a change racing with its making leaves a
+   * cache that no longer matches, never a stale one that does.
+   */
+  summaries(): ContainerSummary[] {
+    let generation = this.generation();
+    if (generation === undefined) {
+      this.changed();
+      generation = this.generation();
+    }
+    const cachePath = join(this.dir, LIST_CACHE);
+    if (generation !== undefined) {
+      try {
+        const cached = JSON.parse(readFileSync(cachePath, 'utf8')) as SummaryCache;
+        if (cached.generation === generation && Array.isArray(cached.summaries)) return cached.summaries;
+      } catch {
+        // No cache yet, or a damaged one: it is made anew below.
+      }
+    }
+    const summaries = this.list().map(summary);
+    if (generation !== undefined) {
+      try {
+        writeFileAtomic(cachePath, JSON.stringify({ generation, summaries } satisfies SummaryCache), 0o600, {
+          durable: false,
+        });
+      } catch {
+        // A cache that cannot be written (a full disk, a read-only store) only costs speed.
+      }
+    }
+    return summaries;
+  }
+
+  private generation(): string | undefined {
+    try {
+      return readFileSync(join(this.dir, GENERATION), 'utf8') || undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Makes a change to the records between two new tokens: the first makes
+   * any cache old before the change lands, so a command killed in between
+   * leaves none that looks current; the second catches a `ps` that made its
+   * cache from the records just before the change.
+   */
+  changing<T>(fn: () => T): T {
+    this.changed();
+    const result = fn();
+    this.changed();
+    return result;
+  }
+
+  /**
+   * Whether the summary cache claims to be current but disagrees with the
+   * records: only a change killed while a `ps` raced with it leaves that.
+   */
+  staleSummaries(): boolean {
+    const generation = this.generation();
+    if (generation === undefined) return false;
+    let cached: SummaryCache;
+    try {
+      cached = JSON.parse(readFileSync(join(this.dir, LIST_CACHE), 'utf8')) as SummaryCache;
+    } catch {
+      return false;
+    }
+    if (cached.generation !== generation) return false;
+    const byId = (a: ContainerSummary, b: ContainerSummary): number =>
+      a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+    const fresh = JSON.stringify(this.list().map(summary).sort(byId));
+    const same = Array.isArray(cached.summaries) && JSON.stringify(cached.summaries.sort(byId)) === fresh;
+    // A change that landed while this looked is no finding: it made the cache old itself.
+    return !same && this.generation() === generation;
+  }
+
+  /**
+   * Marks the records as changed, for summaries(): every change to a record
+   * or to the set of containers goes through changing() (rollback and reset
+   * replace the whole directory, cache and token with it).
+   */
+  changed(): void {
+    const token = `${process.pid}.${Date.now().toString(36)}.${Math.random().toString(36).slice(2)}`;
+    try {
+      writeFileAtomic(join(this.dir, GENERATION), token, 0o600, { durable: false });
+    } catch {
+      // Cannot mark (a full disk): drop the cache instead, so it is not trusted.
+      rmSync(join(this.dir, LIST_CACHE), { force: true });
+    }
+  }
+
   /** A container by full id, name, or unique id prefix, as docker resolves them. */
   find(ref: string): ContainerRecord | undefined {
     if (/^[0-9a-f]{64}$/.test(ref)) {
@@ -190,7 +314,7 @@ export class ContainerStore {
       writeRecord(join(tmp, 'container.json'), record);
       withLock(join(this.dir, 'containers.lock'), () => {
         this.reserveName(record.name, record.id);
-        renameSync(tmp, this.bundle(record.id));
+        this.changing(() => renameSync(tmp, this.bundle(record.id)));
       });
     } catch (e) {
       rmSync(tmp, { recursive: true, force: true });
@@ -250,7 +374,7 @@ export class ContainerStore {
       const r = this.read(id);
       if (!r) throw noSuchContainer(id);
       fn(r);
-      writeRecord(this.recordPath(id), r);
+      this.changing(() => writeRecord(this.recordPath(id), r));
       return r;
     });
   }
@@ -260,7 +384,7 @@ export class ContainerStore {
     // State changes skip the fsync: a record is durable from its creation, and
     // its state is checked against conmon and the exit file on every read,
     // so an update lost with a power cut is reconciled like any other.
-    writeRecord(this.recordPath(r.id), r, false);
+    this.changing(() => writeRecord(this.recordPath(r.id), r, false));
   }
 
   lockPath(id: string): string {
@@ -281,7 +405,7 @@ export class ContainerStore {
     const gone = join(this.dir, `${TEMP_MARK}rm-${id}`);
     withLock(join(this.dir, 'containers.lock'), () => {
       try {
-        renameSync(this.bundle(id), gone);
+        this.changing(() => renameSync(this.bundle(id), gone));
       } catch (e) {
         if (errnoCode(e) !== 'ENOENT') throw e;
       }
