@@ -67,6 +67,28 @@ const lazyBuiltins = {
   },
 };
 
+/**
+ * undici loads node:http2 when it loads its client (~20 ms of every pull),
+ * for HTTP/2, which hutch never turns on (allowH2 stays off). Its loader
+ * already copes with an http2 that has no constants; this one has none and
+ * loads the real module only if a connection ever asks for HTTP/2.
+ */
+const undiciWithoutHttp2 = {
+  name: 'undici-without-http2',
+  setup(b) {
+    b.onResolve({ filter: /^(node:)?http2$/ }, (args) =>
+      /undici[\\/]lib[\\/]dispatcher[\\/]client-h2\.js$/.test(args.importer)
+        ? { path: 'http2', namespace: 'lazy-http2' }
+        : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'lazy-http2' }, () => ({
+      contents:
+        "module.exports = { constants: {}, connect: (...a) => process.getBuiltinModule('node:http2').connect(...a) };",
+      loader: 'js',
+    }));
+  },
+};
+
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 /**
  * Commands are bundled apart from the entry: the entry (argument parsing,
@@ -150,7 +172,7 @@ await Promise.all([
     // No shared chunks: each ES module costs about a millisecond to load,
     // more than re-reading code that two commands both contain.
     splitting: false,
-    plugins: [lazyBuiltins, lazyModules('../')],
+    plugins: [lazyBuiltins, undiciWithoutHttp2, lazyModules('../')],
   }),
   build({
     ...common,

@@ -8,7 +8,7 @@
  * to the registry only. 429 and 5xx answers and dropped connections are
  * retried with backoff; every failure ends as a HutchError (errors.ts).
  */
-import { request } from 'undici';
+import { request } from './undici-parts.ts';
 import type { Dispatcher } from 'undici';
 import type { Readable } from 'node:stream';
 import { isHutchError } from '../../util/errors.ts';

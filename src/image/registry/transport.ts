@@ -5,7 +5,7 @@
  * EnvHttpProxyAgent; loopback hosts are always reached directly, as Go's
  * net/http (and so docker and podman) does.
  */
-import { Agent, EnvHttpProxyAgent } from 'undici';
+import { Agent, EnvHttpProxyAgent } from './undici-parts.ts';
 import type { Dispatcher } from 'undici';
 import { isLoopbackHost } from './config.ts';
 import { loadRegistryTls } from './tls.ts';
