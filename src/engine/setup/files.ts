@@ -7,16 +7,7 @@
  * link and each directory setup makes, so --undo puts back exactly what was
  * there. Files are written to a temporary name and renamed.
  */
-import {
-  chmodSync,
-  chownSync,
-  existsSync,
-  lchownSync,
-  mkdirSync,
-  readlinkSync,
-  statSync,
-  symlinkSync,
-} from 'node:fs';
+import { existsSync, lchownSync, mkdirSync, readlinkSync, statSync, symlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { lstatIfExists, readIfExists, writeFileAtomic } from '../../util/fs-atomic.ts';
 import type { SetupStep } from './types.ts';
@@ -142,18 +133,25 @@ export function filesStep(spec: FilesStepSpec): SetupStep {
     ],
     undo,
     apply: () => {
-      for (const [d, owner] of dirs) {
-        mkdirSync(d, { mode: 0o755 });
-        if (owner) chownSync(d, owner.uid, owner.gid);
-      }
-      for (const f of files) {
-        writeFileAtomic(f.path, f.content, f.mode);
-        chmodSync(f.path, f.mode); // the umask may have taken bits the file needs (an init script's x)
-        if (f.owner) chownSync(f.path, f.owner.uid, f.owner.gid);
-      }
-      for (const l of todoLinks) {
-        symlinkSync(l.target, l.path);
-        if (l.owner) lchownSync(l.path, l.owner.uid, l.owner.gid);
+      // The modes setup writes are 0644 and 0755: under umask 022 they come out exact, with no chmod
+      // after the fact (which, in a user's home, could follow a link the user put there meanwhile).
+      const umask = process.umask(0o022);
+      try {
+        for (const [d, owner] of dirs) {
+          mkdirSync(d, { mode: 0o755 });
+          // lchown throughout, for the same reason.
+          if (owner) lchownSync(d, owner.uid, owner.gid);
+        }
+        for (const f of files) {
+          writeFileAtomic(f.path, f.content, f.mode);
+          if (f.owner) lchownSync(f.path, f.owner.uid, f.owner.gid);
+        }
+        for (const l of todoLinks) {
+          symlinkSync(l.target, l.path);
+          if (l.owner) lchownSync(l.path, l.owner.uid, l.owner.gid);
+        }
+      } finally {
+        process.umask(umask);
       }
     },
   };

@@ -17,7 +17,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { readIfExists } from '../../util/fs-atomic.ts';
+import { lstatIfExists, readIfExists } from '../../util/fs-atomic.ts';
 import { bootScript, bootScriptPath, restartCommand, shq } from './boot-script.ts';
 import { filesStep } from './files.ts';
 import type { WantedFile, WantedLink } from './files.ts';
@@ -59,6 +59,23 @@ function systemdUnit(t: SetupTarget): SetupStep {
     'WantedBy=default.target',
     '',
   ].join('\n');
+  // Root writes into the user's home: through a directory the user made a link, it would write elsewhere.
+  const linked = [
+    '.config',
+    '.config/systemd',
+    '.config/systemd/user',
+    '.config/systemd/user/default.target.wants',
+  ]
+    .map((p) => at(t, join(t.user.home, p)))
+    .filter((p) => lstatIfExists(p)?.isSymbolicLink());
+  if (linked.length > 0) {
+    return {
+      id: 'service',
+      title: 'boot service (systemd user unit)',
+      status: 'manual',
+      detail: `${linked.join(', ')} is a symbolic link, and setup, as root, writes only into real directories of the home: make it a directory, or enable the unit as ${t.user.name} (systemctl --user enable ${USER_UNIT}), then run setup again`,
+    };
+  }
   if (!existsSync(at(t, t.user.home))) {
     return {
       id: 'service',

@@ -6,13 +6,14 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chownSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chownSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { bootScript, shq } from '../../../../src/engine/setup/boot-script.ts';
 import { cgroupSubtreeStep } from '../../../../src/engine/setup/cgroup-subtree.ts';
 import { diffLines } from '../../../../src/engine/setup/files.ts';
 import { detectInit } from '../../../../src/engine/setup/init.ts';
+import { serviceSteps } from '../../../../src/engine/setup/services.ts';
 import type { SetupTarget } from '../../../../src/engine/setup/types.ts';
 import { tempDir } from '../../../support/temp.ts';
 
@@ -134,6 +135,28 @@ describe('the boot script', () => {
   it('quotes for sh only what needs it', () => {
     assert.equal(shq('/home/ann'), '/home/ann');
     assert.equal(shq("/home/a b'c"), `'/home/a b'\\''c'`);
+  });
+});
+
+describe('the systemd user unit', () => {
+  it("is not written through a directory of the user's home that is a link", () => {
+    const t = root({ 'home/ann/.keep': '' });
+    symlinkSync('/etc', join(t.hostRoot, 'home/ann/.config'));
+    const [step] = serviceSteps({ ...t, init: 'systemd' });
+    assert.equal(step?.status, 'manual');
+    assert.match(step?.detail ?? '', /home\/ann\/\.config is a symbolic link/);
+  });
+  it('plans the unit and its enabling link, owned by the user', () => {
+    const [step] = serviceSteps({ ...root({ 'home/ann/.keep': '' }), init: 'systemd' });
+    assert.equal(step?.status, 'change');
+    assert.ok(
+      step?.diff?.some((l) => /hutch-restart\.service: \+ExecStart=\S+\/bin\/hutch start --all /.test(l)),
+    );
+    assert.ok(
+      step?.diff?.includes(
+        `ln -s /home/ann/.config/systemd/user/hutch-restart.service ${join(step.diff[0]!.split(':')[0]!, '../default.target.wants/hutch-restart.service')}`,
+      ),
+    );
   });
 });
 
