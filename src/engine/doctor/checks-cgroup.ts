@@ -1,4 +1,4 @@
-/** cgroup layout, controller delegation, and the user's session (linger, runtime directory). */
+/** cgroup layout, controller delegation, and the user's session (linger, boot service, runtime directory). */
 import {
   crunRefusesHybrid,
   delegatedSubtree,
@@ -6,8 +6,10 @@ import {
   userDelegation,
 } from '../../host/cgroups.ts';
 import type { CgroupLayout } from '../../host/cgroups.ts';
+import { parsePasswd } from '../../host/passwd.ts';
 import { runtimeDirState } from '../../host/runtime-dir.ts';
 import { lingerEnabled, pid1Name } from '../../host/systemd.ts';
+import { USER_UNIT, bootScriptPath } from '../setup/names.ts';
 import type { Facts } from './facts.ts';
 import type { Check, DoctorContext } from './types.ts';
 import { sudo } from './types.ts';
@@ -243,6 +245,7 @@ export function sessionChecks(ctx: DoctorContext, facts: Facts): Check[] {
       reason: `PID 1 is ${pid1Name(ctx.host) ?? 'unknown'}, not systemd: linger does not apply, and logging out does not stop containers`,
     });
   }
+  checks.push(bootServiceCheck(ctx, facts.systemd()));
   const rd = runtimeDirState(ctx.host, ctx.env, ctx.user.uid);
   if (rd.usable) {
     checks.push({
@@ -268,4 +271,27 @@ export function sessionChecks(ctx: DoctorContext, facts: Facts): Check[] {
     });
   }
   return checks;
+}
+
+/** Whether hutch setup's boot service brings the user's containers with restart policies back after a reboot. */
+function bootServiceCheck(ctx: DoctorContext, systemd: boolean): Check {
+  const base = { id: 'session.boot-service', topic: 'Session', title: 'Boot service' } as const;
+  const name = ctx.user.name;
+  const home = parsePasswd(ctx.host.readFile('/etc/passwd') ?? '').find((e) => e.uid === ctx.user.uid)?.home;
+  const where = systemd
+    ? home && `${home}/.config/systemd/user/default.target.wants/${USER_UNIT}`
+    : bootScriptPath(name);
+  if (where && ctx.host.exists(where)) {
+    return {
+      ...base,
+      status: 'PASS',
+      reason: `${systemd ? `${USER_UNIT} is enabled` : `${where} runs at boot`}: containers with restart policies always and unless-stopped come back after a reboot`,
+    };
+  }
+  return {
+    ...base,
+    status: 'INFO',
+    reason: `no boot service of hutch setup${where ? ` (${where})` : ''}: containers with restart policies always and unless-stopped do not come back after a reboot until you run hutch start --all`,
+    fix: `${sudo(ctx)}hutch setup --user ${name}`,
+  };
 }

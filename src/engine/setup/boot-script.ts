@@ -24,11 +24,6 @@ import { DELEGATED } from './systemd.ts';
 import type { SetupTarget } from './types.ts';
 import type { InitName } from './init.ts';
 
-/** Where the script is, as the booted host sees it. */
-export function bootScriptPath(t: SetupTarget): string {
-  return `/etc/hutch/boot-${t.user.name}.sh`;
-}
-
 /** The command that brings back the user's containers, as the user runs it. */
 export function restartCommand(): string[] {
   return [
@@ -90,7 +85,7 @@ export function bootScript(
     '#!/bin/sh',
     `# hutch setup: ${u.name}'s containers with a restart policy come back at boot (start),`,
     `# and ${u.name}'s logins start in the cgroup delegated to them (login, from PAM).`,
-    '# Run as root. Remove it with: hutch setup --user NAME --undo',
+    `# Run as root. Remove it with: hutch setup --user ${u.name} --undo`,
     'set -u',
     `uid=${u.uid} gid=${u.gid}`,
     '',

@@ -10,7 +10,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { readIfExists, writeFileAtomic } from '../../util/fs-atomic.ts';
-import { bootScriptPath } from './boot-script.ts';
+import { bootScriptPath } from './names.ts';
 import type { SetupStep, SetupTarget } from './types.ts';
 
 /** The session stacks login services include, by distribution (Debian, Arch/Gentoo/Void, others, Alpine). */
@@ -22,7 +22,7 @@ const SESSION_FILES = [
 ];
 
 export function pamLine(t: SetupTarget): string {
-  return `session optional pam_exec.so quiet ${bootScriptPath(t)} login`;
+  return `session optional pam_exec.so quiet ${bootScriptPath(t.user.name)} login`;
 }
 
 export function pamSteps(t: SetupTarget): SetupStep[] {

@@ -18,14 +18,13 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { lstatIfExists, readIfExists } from '../../util/fs-atomic.ts';
-import { bootScript, bootScriptPath, restartCommand, shq } from './boot-script.ts';
+import { bootScript, restartCommand, shq } from './boot-script.ts';
+import { bootScriptPath, USER_UNIT } from './names.ts';
 import { filesStep } from './files.ts';
 import type { WantedFile, WantedLink } from './files.ts';
 import { detectInit } from './init.ts';
 import type { InitName } from './init.ts';
 import type { SetupStep, SetupTarget } from './types.ts';
-
-export const USER_UNIT = 'hutch-restart.service';
 
 /** The host's unified cgroup v2 hierarchy, as setup sees it below the host root. */
 export function unifiedCgroupV2(t: SetupTarget): boolean {
@@ -220,7 +219,7 @@ export function serviceSteps(t: SetupTarget): SetupStep[] {
   const init = detectInit(t);
   if (init.name === 'systemd') return [systemdUnit(t)];
   const v2 = unifiedCgroupV2(t);
-  const script = bootScriptPath(t);
+  const script = bootScriptPath(t.user.name);
   const scriptStep = (): SetupStep =>
     filesStep({
       id: 'service:script',

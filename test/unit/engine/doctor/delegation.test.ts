@@ -11,7 +11,7 @@ import type { HostSpec } from '../../../../src/host/view.ts';
 
 const MOUNTINFO = '30 22 0:26 / /sys/fs/cgroup rw,nosuid - cgroup2 none rw,nsdelegate\n';
 
-function delegation(spec: HostSpec): Check {
+function check(spec: HostSpec, id: string): Check {
   const report = runDoctor({
     host: specHost(spec),
     user: { uid: 1000, gid: 1000, name: 'alice' },
@@ -20,10 +20,12 @@ function delegation(spec: HostSpec): Check {
     env: { XDG_RUNTIME_DIR: '/run/user/1000' },
     helperPath: '/opt/hutch/native/build/hutch-helper',
   });
-  const c = report.checks.find((k) => k.id === 'cgroup.delegation');
-  assert.ok(c, 'the delegation check is made');
+  const c = report.checks.find((k) => k.id === id);
+  assert.ok(c, `the ${id} check is made`);
   return c;
 }
+
+const delegation = (spec: HostSpec): Check => check(spec, 'cgroup.delegation');
 
 const base = {
   '/proc/self/mountinfo': MOUNTINFO,
@@ -71,5 +73,29 @@ describe('cgroup delegation without systemd', () => {
       /delegated in \/sys\/fs\/cgroup\/hutch\/user-1000 \(by hutch setup\): memory, pids; not delegated: cpu, io/,
     );
     assert.match(c.fix ?? '', /hutch setup --user alice/);
+  });
+});
+
+describe('the boot service', () => {
+  it('says containers with restart policies stay down after a reboot without it, and how to add it', () => {
+    const c = check({ files: { ...base, '/proc/self/cgroup': '0::/\n' } }, 'session.boot-service');
+    assert.equal(c.status, 'INFO');
+    assert.match(c.reason, /no boot service of hutch setup \(\/etc\/hutch\/boot-alice\.sh\)/);
+    assert.match(c.fix ?? '', /^sudo hutch setup --user alice$/);
+  });
+  it("finds systemd's user unit in the user's home", () => {
+    const c = check(
+      {
+        files: {
+          ...base,
+          '/proc/1/comm': 'systemd\n',
+          '/etc/passwd': 'alice:x:1000:1000::/home/alice:/bin/sh\n',
+          '/home/alice/.config/systemd/user/default.target.wants/hutch-restart.service': '',
+        },
+      },
+      'session.boot-service',
+    );
+    assert.equal(c.status, 'PASS');
+    assert.match(c.reason, /^hutch-restart\.service is enabled/);
   });
 });

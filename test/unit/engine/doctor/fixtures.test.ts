@@ -348,6 +348,10 @@ const cases: Case[] = [
         status: 'PASS',
         reason: /delegated in \/sys\/fs\/cgroup\/hutch\/user-1000 \(by hutch setup\): --memory/,
       },
+      'session.boot-service': {
+        status: 'PASS',
+        reason: /^\/etc\/hutch\/boot-alice\.sh runs at boot: containers with restart policies/,
+      },
     },
     ok: false,
   },
