@@ -237,3 +237,13 @@ export function userDelegation(
     controllers: words(host.readFile(`${path}/cgroup.controllers`)),
   };
 }
+
+/**
+ * The cgroups path (relative to the v2 mount, as the OCI spec wants it) of a
+ * rootless container under a delegation: beside this process's leaf, in
+ * the part the user owns (user@UID.service/hutch-ID, or
+ * hutch/user-UID/hutch-ID for hutch setup's subtree).
+ */
+export function containerCgroupPath(d: Delegation, layout: CgroupLayout, id: string): string {
+  return `${d.path.slice((layout.v2Mount ?? '').length) || ''}/hutch-${id}`;
+}

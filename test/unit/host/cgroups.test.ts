@@ -6,6 +6,7 @@ import {
   cgroupLayout,
   crunRefusesHybrid,
   hybridFixCommands,
+  containerCgroupPath,
   delegatedSubtree,
   ownV2Cgroup,
   parseMountInfo,
@@ -134,6 +135,10 @@ describe('userDelegation', () => {
       writable: true,
       controllers: ['cpuset', 'cpu', 'io', 'memory', 'pids'],
     });
+    assert.equal(
+      containerCgroupPath(d!, cgroupLayout(host), 'abc'),
+      '/user.slice/user-1000.slice/user@1000.service/hutch-abc',
+    );
   });
   it('sees an empty delegation', () => {
     const host = recordedHost(join(HOSTS, 'cgroupv2-undelegated'));
@@ -187,6 +192,7 @@ describe('userDelegation', () => {
     assert.equal(d?.path, '/sys/fs/cgroup/hutch/user-1000');
     assert.equal(d?.writable, true);
     assert.deepEqual(d?.controllers, ['cpu', 'io', 'memory', 'pids']);
+    assert.equal(containerCgroupPath(d!, cgroupLayout(host), 'abc'), '/hutch/user-1000/hutch-abc');
   });
   it("another user's subtree is not this user's", () => {
     const host = specHost({
