@@ -85,7 +85,7 @@ describe('cgroup delegation without systemd, on this kernel', { skip }, () => {
     writeFileSync(script, text, { mode: 0o755 });
 
     // Another user's session is left alone.
-    let r = spawnSync('sh', [script, 'login'], {
+    const r = spawnSync('sh', [script, 'login'], {
       env: { PAM_TYPE: 'open_session', PAM_USER: 'nobody-else' },
     });
     assert.equal(r.status, 0);
