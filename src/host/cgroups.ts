@@ -168,11 +168,30 @@ export function ownV2Cgroup(host: HostView): string | undefined {
   return undefined;
 }
 
+/**
+ * Where `hutch setup` delegates a piece of the v2 hierarchy to a user on
+ * hosts whose init is not systemd, relative to the v2 mount. The user owns
+ * this directory (and its cgroup.procs, cgroup.subtree_control,
+ * cgroup.threads); their processes run in leaves below it (`boot` for the
+ * boot service, `login` for PAM sessions), since a cgroup that hands
+ * controllers to its children may hold no process itself. Containers go
+ * beside those leaves. Setup (engine) and the engine's choice (here) share it.
+ */
+export function delegatedSubtree(uid: number): string {
+  return `/hutch/user-${uid}`;
+}
+
+/** The leaves of the delegated subtree where the boot service and login sessions run. */
+export const SUBTREE_LEAVES = { boot: 'boot', login: 'login' } as const;
+
 export interface Delegation {
   /** The cgroup directory examined, e.g. /sys/fs/cgroup/user.slice/user-1000.slice/user@1000.service. */
   path: string;
-  /** systemd's per-user service (systemd is PID 1), or the cgroup this process runs in. */
-  source: 'systemd-user-service' | 'own-cgroup';
+  /**
+   * systemd's per-user service (systemd is PID 1), the subtree `hutch setup`
+   * delegated (this process runs inside it), or the cgroup this process runs in.
+   */
+  source: 'systemd-user-service' | 'hutch-setup' | 'own-cgroup';
   exists: boolean;
   /** The user may create child cgroups and move processes there. */
   writable: boolean;
@@ -197,8 +216,15 @@ export function userDelegation(
   } else {
     const own = ownV2Cgroup(host);
     if (own === undefined) return undefined;
-    path = own === '/' ? mount : `${mount}${own}`;
-    source = 'own-cgroup';
+    const subtree = delegatedSubtree(uid);
+    if (own === subtree || own.startsWith(`${subtree}/`)) {
+      // Inside setup's subtree: containers go beside this process's leaf, in the part the user owns.
+      path = `${mount}${subtree}`;
+      source = 'hutch-setup';
+    } else {
+      path = own === '/' ? mount : `${mount}${own}`;
+      source = 'own-cgroup';
+    }
   }
   const dir = host.stat(path);
   if (!dir?.isDir) return { path, source, exists: false, writable: false, controllers: [] };
@@ -210,4 +236,14 @@ export function userDelegation(
     writable,
     controllers: words(host.readFile(`${path}/cgroup.controllers`)),
   };
+}
+
+/**
+ * The cgroups path (relative to the v2 mount, as the OCI spec wants it) of a
+ * rootless container under a delegation: beside this process's leaf, in
+ * the part the user owns (user@UID.service/hutch-ID, or
+ * hutch/user-UID/hutch-ID for hutch setup's subtree).
+ */
+export function containerCgroupPath(d: Delegation, layout: CgroupLayout, id: string): string {
+  return `${d.path.slice((layout.v2Mount ?? '').length) || ''}/hutch-${id}`;
 }

@@ -1,4 +1,6 @@
 import { applySetup, planSetup, setupTarget } from '../../engine/setup/index.ts';
+import { INITS } from '../../engine/setup/init.ts';
+import type { InitName } from '../../engine/setup/init.ts';
 import { undoSteps } from '../../engine/setup/undo.ts';
 import type { SetupStep } from '../../engine/setup/index.ts';
 import { HutchError } from '../../util/errors.ts';
@@ -25,6 +27,14 @@ function portStartOf(path: string[], v: unknown): number | undefined {
     throw usageError(path, `--unprivileged-port-start ${v}: give a port number, 0 to 65535`);
   }
   return n;
+}
+
+function initOf(path: string[], v: unknown): InitName | undefined {
+  if (typeof v !== 'string') return undefined;
+  if (!(INITS as readonly string[]).includes(v)) {
+    throw usageError(path, `--init ${v}: hutch writes service files for ${INITS.join(', ')}`);
+  }
+  return v as InitName;
 }
 
 export const command: CommandSpec = {
@@ -58,6 +68,13 @@ export const command: CommandSpec = {
       valueName: 'port',
       description: 'Let users bind ports from this one up (e.g. 80), now and after reboots',
     },
+    {
+      long: 'init',
+      kind: 'string',
+      valueName: 'name',
+      description:
+        'Write boot service files for this init (systemd, openrc, runit, dinit, s6) instead of the one found running',
+    },
     { long: 'undo', kind: 'bool', description: 'Take back what earlier runs of setup changed for the user' },
     FORMAT_JSON,
   ],
@@ -66,7 +83,7 @@ export const command: CommandSpec = {
     const store =
       opts.storage === true ? (typeof opts.storagePath === 'string' ? opts.storagePath : '') : undefined;
     const portStart = portStartOf(path, opts.unprivilegedPortStart);
-    const target = setupTarget(opts.user, String(opts.hostRoot), store, portStart);
+    const target = setupTarget(opts.user, String(opts.hostRoot), store, portStart, initOf(path, opts.init));
     const steps = opts.undo === true ? undoSteps(target) : planSetup(target);
     if (!opts.dryRun) applySetup(target, steps);
     if (opts.format === 'json') printJson(steps.map(({ apply: _a, ...rest }) => rest));

@@ -7,16 +7,14 @@ import type { CommandSpec, Parsed } from '../args/spec.ts';
 import { contextFor } from '../context.ts';
 import { err, out, writeRaw } from '../output.ts';
 import { parseDetachKeys } from './run.ts';
-import { filterViews, views } from '../../engine/containers/list.ts';
+import { startAllIds } from '../../engine/containers/start-all.ts';
 
 export async function runStart(args: Parsed): Promise<number> {
   const o = args.opts;
   const c = openContainers(await contextFor(args));
   let refs = args.operands;
   if (o.all === true) {
-    refs = filterViews(views(c), (o.filter as string[]) ?? [], c)
-      .filter((v) => v.state.status !== 'running' && v.state.status !== 'paused')
-      .map((v) => v.rec.id);
+    refs = startAllIds(c, (o.filter as string[]) ?? []);
   } else if (refs.length === 0) {
     throw new HutchError('BAD_FLAG', '"start" requires at least 1 argument', {
       hint: 'hutch start [OPTIONS] CONTAINER [CONTAINER...]',
@@ -79,7 +77,8 @@ export const command: CommandSpec = {
       long: 'filter',
       kind: 'list',
       default: [],
-      description: 'With --all: start only containers matching these filters',
+      description:
+        'With --all: start only containers matching these filters (restart-policy=unless-stopped passes over containers you stopped, as docker does at boot)',
     },
   ],
   run: runStart,

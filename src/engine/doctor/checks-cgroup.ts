@@ -1,8 +1,15 @@
-/** cgroup layout, controller delegation, and the user's session (linger, runtime directory). */
-import { crunRefusesHybrid, hybridFixCommands, userDelegation } from '../../host/cgroups.ts';
+/** cgroup layout, controller delegation, and the user's session (linger, boot service, runtime directory). */
+import {
+  crunRefusesHybrid,
+  delegatedSubtree,
+  hybridFixCommands,
+  userDelegation,
+} from '../../host/cgroups.ts';
 import type { CgroupLayout } from '../../host/cgroups.ts';
+import { parsePasswd } from '../../host/passwd.ts';
 import { runtimeDirState } from '../../host/runtime-dir.ts';
 import { lingerEnabled, pid1Name } from '../../host/systemd.ts';
+import { USER_UNIT, bootScriptPath } from '../setup/names.ts';
 import type { Facts } from './facts.ts';
 import type { Check, DoctorContext } from './types.ts';
 import { sudo } from './types.ts';
@@ -153,24 +160,38 @@ function delegationCheck(ctx: DoctorContext, facts: Facts, l: CgroupLayout): Che
     };
   }
   if (!d.writable) {
-    const s = sudo(ctx);
-    const dir = `/sys/fs/cgroup/hutch-${ctx.user.name}`;
+    if (systemd) {
+      return {
+        ...base,
+        status: 'WARN',
+        reason: `${d.path} is not writable by you: no controller is delegated, so ${ALL_LIMIT_FLAGS} are refused with an error`,
+        fix: delegateFix(ctx),
+      };
+    }
+    const subtree = `${l.v2Mount ?? '/sys/fs/cgroup'}${delegatedSubtree(ctx.user.uid)}`;
+    if (ctx.host.stat(subtree)?.isDir) {
+      return {
+        ...base,
+        status: 'WARN',
+        reason: `hutch setup delegated ${subtree} to you, but this session runs outside it (in ${d.path}), and a process may only move between cgroups below one it owns: ${ALL_LIMIT_FLAGS} are refused with an error`,
+        fix: `log out and in again: the PAM session hook of hutch setup starts new logins inside ${subtree} (services started at boot by hutch setup's service run there already)`,
+      };
+    }
     return {
       ...base,
       status: 'WARN',
-      reason: `${d.path} is not writable by you: no controller is delegated, so ${ALL_LIMIT_FLAGS} are refused with an error`,
-      fix: systemd
-        ? delegateFix(ctx)
-        : [
-            `echo '+memory +pids +cpu +io' | ${s}tee /sys/fs/cgroup/cgroup.subtree_control`,
-            `${s}mkdir -p ${dir} && ${s}chown -R ${ctx.user.name} ${dir}`,
-            `echo $$ > ${dir}/cgroup.procs   # run hutch from this shell`,
-          ].join('\n'),
+      reason: `${d.path} is not writable by you and systemd is not the init, so nothing is delegated: ${ALL_LIMIT_FLAGS} are refused with an error`,
+      fix: `${sudo(ctx)}hutch setup --user ${ctx.user.name}   # delegates ${subtree} and starts your logins and boot service inside it`,
     };
   }
   const present = LIMIT_CONTROLLERS.filter(([c]) => d.controllers.includes(c));
   const missing = LIMIT_CONTROLLERS.filter(([c]) => !d.controllers.includes(c));
-  const where = d.source === 'systemd-user-service' ? `to user@${ctx.user.uid}.service` : `in ${d.path}`;
+  const where =
+    d.source === 'systemd-user-service'
+      ? `to user@${ctx.user.uid}.service`
+      : d.source === 'hutch-setup'
+        ? `in ${d.path} (by hutch setup)`
+        : `in ${d.path}`;
   if (missing.length === 0) {
     return {
       ...base,
@@ -184,7 +205,9 @@ function delegationCheck(ctx: DoctorContext, facts: Facts, l: CgroupLayout): Che
     reason: `${present.length > 0 ? `delegated ${where}: ${present.map(([c]) => c).join(', ')}; ` : ''}not delegated: ${missing.map(([c]) => c).join(', ')}, so ${refused(missing)} are refused with an error`,
     fix: systemd
       ? delegateFix(ctx)
-      : `echo '${missing.map(([c]) => `+${c}`).join(' ')}' | ${sudo(ctx)}tee ${d.path.replace(/\/[^/]*$/, '')}/cgroup.subtree_control`,
+      : d.source === 'hutch-setup'
+        ? `${sudo(ctx)}hutch setup --user ${ctx.user.name}   # enables the controllers the kernel offers down to ${d.path}`
+        : `echo '${missing.map(([c]) => `+${c}`).join(' ')}' | ${sudo(ctx)}tee ${d.path.replace(/\/[^/]*$/, '')}/cgroup.subtree_control`,
   };
 }
 
@@ -222,6 +245,7 @@ export function sessionChecks(ctx: DoctorContext, facts: Facts): Check[] {
       reason: `PID 1 is ${pid1Name(ctx.host) ?? 'unknown'}, not systemd: linger does not apply, and logging out does not stop containers`,
     });
   }
+  checks.push(bootServiceCheck(ctx, facts.systemd()));
   const rd = runtimeDirState(ctx.host, ctx.env, ctx.user.uid);
   if (rd.usable) {
     checks.push({
@@ -247,4 +271,27 @@ export function sessionChecks(ctx: DoctorContext, facts: Facts): Check[] {
     });
   }
   return checks;
+}
+
+/** Whether hutch setup's boot service brings the user's containers with restart policies back after a reboot. */
+function bootServiceCheck(ctx: DoctorContext, systemd: boolean): Check {
+  const base = { id: 'session.boot-service', topic: 'Session', title: 'Boot service' } as const;
+  const name = ctx.user.name;
+  const home = parsePasswd(ctx.host.readFile('/etc/passwd') ?? '').find((e) => e.uid === ctx.user.uid)?.home;
+  const where = systemd
+    ? home && `${home}/.config/systemd/user/default.target.wants/${USER_UNIT}`
+    : bootScriptPath(name);
+  if (where && ctx.host.exists(where)) {
+    return {
+      ...base,
+      status: 'PASS',
+      reason: `${systemd ? `${USER_UNIT} is enabled` : `${where} runs at boot`}: containers with restart policies always and unless-stopped come back after a reboot`,
+    };
+  }
+  return {
+    ...base,
+    status: 'INFO',
+    reason: `no boot service of hutch setup${where ? ` (${where})` : ''}: containers with restart policies always and unless-stopped do not come back after a reboot until you run hutch start --all`,
+    fix: `${sudo(ctx)}hutch setup --user ${name}`,
+  };
 }

@@ -12,7 +12,11 @@ import { deviceSteps } from './devices.ts';
 import { runtimeDirSteps } from './runtime-dir.ts';
 import { defaultStorePath, storageSteps } from './storage.ts';
 import { subIdStep } from './subids.ts';
-import { portStartSteps, systemdSteps } from './systemd.ts';
+import { cgroupSubtreeStep } from './cgroup-subtree.ts';
+import type { InitName } from './init.ts';
+import { pamSteps } from './pam.ts';
+import { serviceSteps, unifiedCgroupV2 } from './services.ts';
+import { hasSystemd, portStartSteps, systemdSteps } from './systemd.ts';
 import { journal } from './undo.ts';
 import type { SetupStep, SetupTarget } from './types.ts';
 
@@ -23,6 +27,7 @@ export function setupTarget(
   hostRoot = '/',
   store?: string,
   portStart?: number,
+  init?: InitName,
 ): SetupTarget {
   const user =
     lookupUser(userName, join(hostRoot, 'etc/passwd')) ??
@@ -38,6 +43,7 @@ export function setupTarget(
     live: hostRoot === '/',
     ...(store !== undefined ? { store: store === '' ? defaultStorePath(user) : store } : {}),
     ...(portStart !== undefined ? { portStart } : {}),
+    ...(init !== undefined ? { init } : {}),
   };
 }
 
@@ -48,6 +54,9 @@ export function planSetup(t: SetupTarget): SetupStep[] {
     ...cgroupStep(t),
     ...runtimeDirSteps(t),
     ...systemdSteps(t),
+    // Without systemd, on cgroup v2: a subtree of the user's own, and their logins started in it.
+    ...(!hasSystemd(t) && unifiedCgroupV2(t) ? [cgroupSubtreeStep(t), ...pamSteps(t)] : []),
+    ...serviceSteps(t),
     ...portStartSteps(t, t.portStart),
     ...(t.store !== undefined ? storageSteps(t, t.store) : []),
   ];

@@ -8,14 +8,15 @@
  *   to the user's manager (a `user@.service` drop-in), so --memory, --cpus,
  *   --pids-limit and --device-write-bps are enforced rootless.
  *
- * Without systemd neither applies (the runtime-directory step covers
- * /run/user/UID); the plan says so.
+ * Without systemd neither applies: the runtime-directory step and the boot
+ * script cover /run/user/UID, and cgroup-subtree.ts delegates on cgroup v2.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { HutchError } from '../../util/errors.ts';
 import { readIfExists, writeFileAtomic } from '../../util/fs-atomic.ts';
+import { detectInit } from './init.ts';
 import type { SetupStep, SetupTarget } from './types.ts';
 import { previousContent } from './undo.ts';
 
@@ -23,9 +24,9 @@ export const DELEGATED = ['cpu', 'cpuset', 'io', 'memory', 'pids'];
 const DROP_IN_DIR = 'etc/systemd/system/user@.service.d';
 export const DROP_IN = `${DROP_IN_DIR}/hutch-delegate.conf`;
 
-/** systemd's own test for being the init (sd_booted): /run/systemd/system exists. */
-function hasSystemd(t: SetupTarget): boolean {
-  return existsSync(join(t.hostRoot, 'run/systemd/system'));
+/** systemd is the init: found running (sd_booted's /run/systemd/system, PID 1) or chosen with --init. */
+export function hasSystemd(t: SetupTarget): boolean {
+  return detectInit(t).name === 'systemd';
 }
 
 function cgroupV2(t: SetupTarget): boolean {

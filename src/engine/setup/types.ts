@@ -1,3 +1,4 @@
+import type { InitName } from './init.ts';
 import type { UndoAction } from './undo.ts';
 
 /** A step of `hutch setup`: what it found, what it would change, and how. */
@@ -24,4 +25,6 @@ export interface SetupTarget {
   store?: string;
   /** With --unprivileged-port-start: the lowest port users may bind. */
   portStart?: number;
+  /** With --init: the init to write service files for, instead of the one found running. */
+  init?: InitName;
 }

@@ -8,7 +8,16 @@
  * dataset is unmounted and taken out of fstab, and left for the admin.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  mkdirSync,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  rmdirSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import { readIfExists, writeFileAtomic } from '../../util/fs-atomic.ts';
 import type { SetupStep, SetupTarget } from './types.ts';
@@ -16,8 +25,14 @@ import type { SetupStep, SetupTarget } from './types.ts';
 export type UndoAction =
   /** A line setup appended to a file: removed again (the first identical line from the end). */
   | { kind: 'line'; path: string; line: string }
-  /** A file setup wrote: its earlier content put back, or the file removed if there was none. */
-  | { kind: 'file'; path: string; previous: string | null }
+  /** A file setup wrote: its earlier content put back (with its mode), or the file removed if there was none. */
+  | { kind: 'file'; path: string; previous: string | null; mode?: number }
+  /** A directory setup made: removed again if it is empty. */
+  | { kind: 'dir'; path: string }
+  /** A symbolic link setup made (enabling a service): removed if it still points where setup pointed it. */
+  | { kind: 'link'; path: string; target: string }
+  /** The cgroup subtree setup delegated (live only): its empty cgroups removed. */
+  | { kind: 'cgroup'; path: string }
   /** A device node's or a sysctl file's earlier mode or value. */
   | { kind: 'mode'; path: string; previous: number }
   | { kind: 'sysctl'; path: string; previous: string }
@@ -62,6 +77,21 @@ function describe(a: UndoAction): string {
       return `umount ${a.path} (its data stays)`;
     case 'linger':
       return `loginctl disable-linger ${a.user}`;
+    case 'dir':
+      return `rmdir ${a.path} (if empty)`;
+    case 'link':
+      return `remove the link ${a.path}`;
+    case 'cgroup':
+      return `rmdir ${a.path} and its empty children`;
+  }
+}
+
+/** rmdir that leaves a directory someone has put something in since (or removed already). */
+function rmdirIfEmpty(path: string): void {
+  try {
+    rmdirSync(path);
+  } catch {
+    // Not empty, or gone: either way it is no longer setup's to remove.
   }
 }
 
@@ -78,7 +108,25 @@ function takeBack(a: UndoAction): void {
     }
     case 'file':
       if (a.previous === null) rmSync(a.path, { force: true });
-      else writeFileAtomic(a.path, a.previous, 0o644);
+      else writeFileAtomic(a.path, a.previous, a.mode ?? 0o644);
+      return;
+    case 'dir':
+      rmdirIfEmpty(a.path);
+      return;
+    case 'link': {
+      let now: string | undefined;
+      try {
+        now = readlinkSync(a.path);
+      } catch {
+        now = undefined;
+      }
+      if (now === a.target) rmSync(a.path, { force: true });
+      return;
+    }
+    case 'cgroup':
+      // Leaves first: a cgroup with children cannot go. One still holding processes stays.
+      for (const leaf of readdirSafe(a.path)) rmdirIfEmpty(join(a.path, leaf));
+      rmdirIfEmpty(a.path);
       return;
     case 'mode':
       chmodSync(a.path, a.previous);
@@ -92,6 +140,15 @@ function takeBack(a: UndoAction): void {
     case 'linger':
       spawnSync('loginctl', ['disable-linger', a.user]);
       return;
+  }
+}
+
+/** The child cgroups of a cgroup (its directories; the rest are interface files). */
+function readdirSafe(path: string): string[] {
+  try {
+    return readdirSync(path).filter((n) => statSync(join(path, n)).isDirectory());
+  } catch {
+    return [];
   }
 }
 

@@ -6,7 +6,7 @@
  */
 import { chownSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cgroupLayout, userDelegation } from '../../host/cgroups.ts';
+import { cgroupLayout, containerCgroupPath, userDelegation } from '../../host/cgroups.ts';
 import type { CgroupLayout } from '../../host/cgroups.ts';
 import { realHost } from '../../host/view.ts';
 import { HutchError } from '../../util/errors.ts';
@@ -109,7 +109,7 @@ function rootlessCgroup(layout: CgroupLayout, id: string, wanted: boolean): stri
     host.readFile('/proc/1/comm')?.trim() === 'systemd',
   );
   if (!d?.writable) return undefined;
-  return `${d.path.slice(layout.v2Mount.length) || ''}/hutch-${id}`;
+  return containerCgroupPath(d, layout, id);
 }
 
 /** The host uid behind namespace uid 0 (from this process's uid_map). */

@@ -6,6 +6,8 @@ import {
   cgroupLayout,
   crunRefusesHybrid,
   hybridFixCommands,
+  containerCgroupPath,
+  delegatedSubtree,
   ownV2Cgroup,
   parseMountInfo,
   userDelegation,
@@ -133,6 +135,10 @@ describe('userDelegation', () => {
       writable: true,
       controllers: ['cpuset', 'cpu', 'io', 'memory', 'pids'],
     });
+    assert.equal(
+      containerCgroupPath(d!, cgroupLayout(host), 'abc'),
+      '/user.slice/user-1000.slice/user@1000.service/hutch-abc',
+    );
   });
   it('sees an empty delegation', () => {
     const host = recordedHost(join(HOSTS, 'cgroupv2-undelegated'));
@@ -170,6 +176,35 @@ describe('userDelegation', () => {
     assert.equal(d?.path, '/sys/fs/cgroup/hutch-alice');
     assert.equal(d?.writable, true);
     assert.deepEqual(d?.controllers, ['memory', 'pids']);
+  });
+  it('finds the subtree hutch setup delegated, from a leaf inside it, and puts containers beside the leaf', () => {
+    const host = specHost({
+      files: {
+        '/sys/fs/cgroup/cgroup.controllers': 'cpu io memory pids\n',
+        '/proc/self/cgroup': '0::/hutch/user-1000/login\n',
+        '/sys/fs/cgroup/hutch/user-1000/cgroup.controllers': 'cpu io memory pids\n',
+      },
+      stat: { '/sys/fs/cgroup/hutch/user-1000': { mode: '040755', uid: 1000 } },
+    });
+    assert.equal(delegatedSubtree(1000), '/hutch/user-1000');
+    const d = userDelegation(host, cgroupLayout(host), 1000, false);
+    assert.equal(d?.source, 'hutch-setup');
+    assert.equal(d?.path, '/sys/fs/cgroup/hutch/user-1000');
+    assert.equal(d?.writable, true);
+    assert.deepEqual(d?.controllers, ['cpu', 'io', 'memory', 'pids']);
+    assert.equal(containerCgroupPath(d!, cgroupLayout(host), 'abc'), '/hutch/user-1000/hutch-abc');
+  });
+  it("another user's subtree is not this user's", () => {
+    const host = specHost({
+      files: {
+        '/sys/fs/cgroup/cgroup.controllers': 'memory\n',
+        '/proc/self/cgroup': '0::/hutch/user-1001/login\n',
+      },
+      stat: { '/sys/fs/cgroup/hutch/user-1001/login': { mode: '040755', uid: 1001 } },
+    });
+    const d = userDelegation(host, cgroupLayout(host), 1000, false);
+    assert.equal(d?.source, 'own-cgroup');
+    assert.equal(d?.writable, false);
   });
   it('does not apply outside cgroup v2', () => {
     const host = recordedHost(join(HOSTS, 'debian12-hybrid'));

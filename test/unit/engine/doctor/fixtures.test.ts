@@ -340,6 +340,22 @@ const cases: Case[] = [
     ok: true,
   },
   {
+    name: 'alpine-cgroupv2-setup: OpenRC, the subtree hutch setup delegated, a login inside it',
+    host: 'alpine-cgroupv2-setup',
+    env: { XDG_RUNTIME_DIR: '/run/user/1000' },
+    checks: {
+      'cgroup.delegation': {
+        status: 'PASS',
+        reason: /delegated in \/sys\/fs\/cgroup\/hutch\/user-1000 \(by hutch setup\): --memory/,
+      },
+      'session.boot-service': {
+        status: 'PASS',
+        reason: /^\/etc\/hutch\/boot-alice\.sh runs at boot: containers with restart policies/,
+      },
+    },
+    ok: false,
+  },
+  {
     name: 'rhel8-nfs-cgroupv1',
     host: 'rhel8-nfs-cgroupv1',
     checks: {
