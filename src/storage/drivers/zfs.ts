@@ -59,6 +59,7 @@ import {
   zfsOrThrow,
 } from './zfs-tool.ts';
 import type { Dataset } from './zfs-tool.ts';
+import { ZfsVolumes } from './zfs-volumes.ts';
 
 /** The snapshot every clone of a layer is made from. */
 const SNAP = 'hutch';
@@ -357,10 +358,15 @@ export class ZfsDriver implements LayerDriver {
   /**
    * Destroys every dataset of the store, for `system reset` (whose plain
    * recursive delete would empty mounted datasets file by file and leave
-   * them behind). Container roots first: they are clones of layers. The
-   * parent dataset stays: the administrator made it.
+   * them behind). Volumes first (./zfs-volumes.ts), then container roots:
+   * they are clones of layers. The parent dataset stays: the administrator made it.
    */
   destroyAll(): void {
+    try {
+      new ZfsVolumes(this.dataset).destroyAll();
+    } catch (e) {
+      log.warn(`${(e as Error).message}: the volumes' datasets are left under ${this.dataset}`);
+    }
     for (const ds of [this.containersDs, this.layersDs]) {
       if (!datasetExists(ds)) continue;
       try {

@@ -1,0 +1,361 @@
+/**
+ * Named volumes of a zfs store as datasets, so that their snapshots,
+ * rollbacks, clones and replication are ZFS's own (no data copied):
+ *
+ *   DATASET/volumes/<name>                a volume's content, mounted at
+ *                                         ROOT/volumes/<name>/_data
+ *   DATASET/volumes/<name>@<id>           a snapshot (the id of its hutch record, which
+ *                                         send and receive keep: names may differ, ids not)
+ *   DATASET/volumes/.tmp-<what>-<pid>-<r> a dataset being made, viewed or destroyed
+ *
+ * Records stay files beside the content (../../runtime/volumes.ts); these
+ * are the dataset operations only. A volume's dataset is made unmounted
+ * (mountpoint=none) so that it can be renamed (zfs-fuse cannot rename a
+ * mounted dataset), and is mounted once its record is in place. Every
+ * command that opens the store mounts volumes found unmounted (after a
+ * reboot, or a command killed between the two steps): see ZfsDriver.open.
+ */
+import { mkdirSync, rmSync } from 'node:fs';
+import { TEMP_MARK } from '../../util/fs-atomic.ts';
+import { HutchError } from '../../util/errors.ts';
+import { log } from '../../util/log.ts';
+import { datasetExists, mountDataset, unmountDataset, zfs, zfsAfterUnmount, zfsOrThrow } from './zfs-tool.ts';
+
+export interface VolumeDataset {
+  /** The last component: a volume name, or a `.tmp-*` name. */
+  name: string;
+  mountpoint: string;
+  mounted: boolean;
+  /** The snapshot it was cloned from (`DATASET/volumes/X@id`), or undefined. */
+  origin: string | undefined;
+}
+
+const COPYING_PROP = 'hutch:copyup';
+const RECEIVING_PROP = 'hutch:receiving';
+
+function tempName(what: string): string {
+  return `${TEMP_MARK}${what}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+}
+
+export class ZfsVolumes {
+  /** `DATASET/volumes`, the parent of every volume's dataset. */
+  readonly parent: string;
+
+  constructor(storeDataset: string) {
+    this.parent = `${storeDataset}/volumes`;
+  }
+
+  dataset(name: string): string {
+    return `${this.parent}/${name}`;
+  }
+
+  snapshot(name: string, id: string): string {
+    return `${this.dataset(name)}@${id}`;
+  }
+
+  /** Makes the parent when missing; not mounted itself (each volume has its own mountpoint). */
+  ensureParent(): void {
+    if (!datasetExists(this.parent))
+      zfsOrThrow(['create', '-o', 'mountpoint=none', this.parent], `creating ${this.parent}`);
+  }
+
+  /** The datasets directly under the parent, in one spawn; none when the parent does not exist yet. */
+  list(): VolumeDataset[] {
+    const r = zfs([
+      'list',
+      '-H',
+      '-t',
+      'filesystem',
+      '-o',
+      'name,mountpoint,mounted,origin',
+      '-r',
+      this.parent,
+    ]);
+    if (!r.ok) return [];
+    const out: VolumeDataset[] = [];
+    for (const line of r.stdout.split('\n')) {
+      const [full = '', mountpoint = '-', mounted = 'no', origin = '-'] = line.split('\t');
+      if (!full.startsWith(`${this.parent}/`)) continue;
+      const name = full.slice(this.parent.length + 1);
+      if (name.includes('/')) continue;
+      out.push({ name, mountpoint, mounted: mounted === 'yes', origin: origin === '-' ? undefined : origin });
+    }
+    return out;
+  }
+
+  exists(name: string): boolean {
+    return datasetExists(this.dataset(name));
+  }
+
+  /** A new empty dataset, unmounted so that it can still be renamed. */
+  create(name: string): void {
+    this.ensureParent();
+    zfsOrThrow(
+      ['create', '-o', 'canmount=noauto', '-o', 'mountpoint=none', this.dataset(name)],
+      `creating the dataset of volume ${name}`,
+    );
+  }
+
+  /** A new dataset whose content is a snapshot's, unmounted; it shares every block with it. */
+  clone(from: string, id: string, name: string): void {
+    this.ensureParent();
+    zfsOrThrow(
+      [
+        'clone',
+        '-o',
+        'canmount=noauto',
+        '-o',
+        'mountpoint=none',
+        this.snapshot(from, id),
+        this.dataset(name),
+      ],
+      `cloning ${from}@${id}`,
+    );
+  }
+
+  /** Renames an unmounted dataset (a volume appearing: `.tmp-*` to its name). */
+  rename(from: string, to: string): void {
+    zfsAfterUnmount(
+      ['rename', this.dataset(from), this.dataset(to)],
+      `renaming the dataset ${from} to ${to}`,
+    );
+  }
+
+  /** A received dataset: mounted only by hutch (`zfs mount -a` leaves it), as the ones hutch makes. */
+  keepUnmounted(name: string): void {
+    zfsOrThrow(['set', 'canmount=noauto', this.dataset(name)], `settling the dataset of volume ${name}`);
+  }
+
+  /** Gives a dataset its mount point and mounts it there. */
+  place(name: string, at: string): void {
+    mkdirSync(at, { recursive: true, mode: 0o755 });
+    zfsOrThrow(['set', `mountpoint=${at}`, this.dataset(name)], `placing the dataset of volume ${name}`);
+    mountDataset(this.dataset(name));
+  }
+
+  /** Takes the dataset out of its mount point (so the record's directory can be renamed and deleted). */
+  unplace(name: string): void {
+    unmountDataset(this.dataset(name));
+    zfsOrThrow(['set', 'mountpoint=none', this.dataset(name)], `unmounting the dataset of volume ${name}`);
+  }
+
+  takeSnapshot(name: string, id: string): void {
+    zfsOrThrow(['snapshot', this.snapshot(name, id)], `snapshotting volume ${name}`);
+  }
+
+  /**
+   * The volume's snapshot ids, oldest first (records are hutch's; these are
+   * what ZFS holds). Those marked for deferred destruction (removed while
+   * clones stand on them) only with `deferred`.
+   */
+  snapshotIds(name: string, opts: { deferred?: boolean } = {}): string[] {
+    const r = zfs([
+      'list',
+      '-H',
+      '-t',
+      'snapshot',
+      '-o',
+      'name,defer_destroy',
+      '-s',
+      'creation',
+      '-r',
+      this.dataset(name),
+    ]);
+    if (!r.ok) return [];
+    const prefix = `${this.dataset(name)}@`;
+    return r.stdout
+      .split('\n')
+      .map((l) => l.split('\t'))
+      .filter(([n = '', deferred]) => n.startsWith(prefix) && (opts.deferred === true || deferred !== 'on'))
+      .map(([n = '']) => n.slice(prefix.length));
+  }
+
+  /**
+   * Marks (or unmarks) a volume's dataset as being filled by a copy-up: the
+   * copy goes straight into the dataset (its mount point cannot be
+   * exchanged as a directory can), so a copy-up killed half way is known by
+   * the mark and started over. A user property, as the layers' hutch:removed.
+   */
+  markCopying(name: string, on: boolean): void {
+    if (on) zfsOrThrow(['set', `${COPYING_PROP}=1`, this.dataset(name)], `marking volume ${name}`);
+    else zfsOrThrow(['inherit', COPYING_PROP, this.dataset(name)], `unmarking volume ${name}`);
+  }
+
+  /**
+   * Marks a volume's dataset as being written by a receive that started
+   * from snapshot `baseId` (undefined: unmarks it). A receive of hutch's
+   * portable stream writes into the volume itself, so one killed half way
+   * is known by the mark and rolled back to its base (see interrupted()).
+   */
+  markReceiving(name: string, baseId: string | undefined): void {
+    if (baseId !== undefined)
+      zfsOrThrow(['set', `${RECEIVING_PROP}=${baseId}`, this.dataset(name)], `marking volume ${name}`);
+    else zfsOrThrow(['inherit', RECEIVING_PROP, this.dataset(name)], `unmarking volume ${name}`);
+  }
+
+  /** Rolls back what a killed receive half wrote (its mark says from which snapshot); answers whether there was one. */
+  finishInterrupted(name: string): boolean {
+    const base = zfs(['get', '-H', '-o', 'value', RECEIVING_PROP, this.dataset(name)]).stdout.trim();
+    if (base === '' || base === '-') return false;
+    if (datasetExists(this.snapshot(name, base))) this.rollback(name, base);
+    this.markReceiving(name, undefined);
+    return true;
+  }
+
+  copying(name: string): boolean {
+    return zfs(['get', '-H', '-o', 'value', COPYING_PROP, this.dataset(name)]).stdout.trim() === '1';
+  }
+
+  /** Bytes a snapshot refers to (its content's size on disk). */
+  referenced(name: string, id: string): number {
+    const r = zfs(['get', '-Hp', '-o', 'value', 'referenced', this.snapshot(name, id)]);
+    const n = Number.parseInt(r.stdout.trim(), 10);
+    return r.ok && Number.isFinite(n) ? n : 0;
+  }
+
+  /**
+   * Destroys a snapshot; one that clones (other volumes) still depend on is
+   * marked for deferred destruction (`destroy -d`): ZFS destroys it with
+   * its last clone. A snapshot already gone is fine.
+   */
+  destroySnapshot(name: string, id: string): void {
+    const snap = this.snapshot(name, id);
+    if (!datasetExists(snap)) return;
+    const r = zfs(['destroy', snap]);
+    if (r.ok) return;
+    if (!/dependent clones/.test(r.error)) zfsOrThrow(['destroy', snap], `destroying ${snap}`);
+    zfsOrThrow(['destroy', '-d', snap], `marking ${snap} to be destroyed with its last clone`);
+  }
+
+  /**
+   * Makes the dataset's content the snapshot's, in one ZFS transaction.
+   * ZFS rolls back only to the newest snapshot; newer ones that hutch does
+   * not list (leftovers) are destroyed with `-r`, and the caller refuses
+   * when hutch lists newer ones.
+   */
+  rollback(name: string, id: string): void {
+    const ids = this.snapshotIds(name, { deferred: true });
+    const newer = ids.slice(ids.indexOf(id) + 1);
+    zfsOrThrow(
+      ['rollback', ...(newer.length > 0 ? ['-r'] : []), this.snapshot(name, id)],
+      `rolling back volume ${name}`,
+    );
+  }
+
+  /**
+   * A snapshot's content at `dir` for reading (a digest, a portable send):
+   * zfs-fuse has no `.zfs/snapshot` directory, so a temporary clone is
+   * mounted there. `release` unmounts and destroys it; a killed command's
+   * clone is a `.tmp-*` dataset that the volume sweep destroys.
+   */
+  view(name: string, id: string, dir: string): () => void {
+    const tmp = tempName('view');
+    this.ensureParent();
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    zfsOrThrow(
+      [
+        'clone',
+        '-o',
+        'canmount=noauto',
+        '-o',
+        `mountpoint=${dir}`,
+        '-o',
+        'readonly=on',
+        this.snapshot(name, id),
+        this.dataset(tmp),
+      ],
+      `opening snapshot ${name}@${id}`,
+    );
+    mountDataset(this.dataset(tmp));
+    return () => {
+      this.destroy(tmp);
+      rmSync(dir, { recursive: true, force: true });
+    };
+  }
+
+  /**
+   * Destroys a volume's dataset with its snapshots. Clones made from them
+   * (other volumes) are promoted first, which moves the snapshots they
+   * stand on to them (ZFS's way of letting an origin go); those moved
+   * snapshots belong to no record of theirs and are destroyed after (or
+   * deferred while further clones stand on them). Renamed `.tmp-gone-*`
+   * before the destroy, so a destroy that fails half way holds no volume's
+   * name and the sweep finishes it.
+   */
+  destroy(name: string): void {
+    const ds = this.dataset(name);
+    if (!datasetExists(ds)) return;
+    unmountDataset(ds);
+    const moved: string[] = [];
+    for (let guard = 0; guard < 1000; guard++) {
+      const dependent = this.list().find((d) => d.origin?.startsWith(`${ds}@`));
+      if (dependent === undefined) break;
+      if (dependent.name.startsWith(TEMP_MARK)) {
+        // A killed command's view or staging clone: nothing to keep.
+        this.destroy(dependent.name);
+        continue;
+      }
+      const before = this.snapshotIds(name, { deferred: true });
+      zfsOrThrow(
+        ['promote', this.dataset(dependent.name)],
+        `promoting ${dependent.name}, a clone of ${name}`,
+      );
+      const stayed = new Set(this.snapshotIds(name, { deferred: true }));
+      for (const id of before) if (!stayed.has(id)) moved.push(`${this.dataset(dependent.name)}@${id}`);
+    }
+    let doomed = name;
+    if (!name.startsWith(TEMP_MARK)) {
+      doomed = tempName('gone');
+      zfsAfterUnmount(['rename', ds, this.dataset(doomed)], `renaming ${ds} to be destroyed`);
+    }
+    zfsAfterUnmount(['destroy', '-r', this.dataset(doomed)], `destroying the dataset of volume ${name}`);
+    for (const snap of moved) {
+      const r = zfs(['destroy', '-d', snap]);
+      if (!r.ok) log.debug(`left ${snap}: ${r.error}`);
+    }
+  }
+
+  /** Destroys `.tmp-*` datasets whose process is gone; answers their names. */
+  sweep(): string[] {
+    const gone: string[] = [];
+    for (const d of this.list()) {
+      if (!d.name.startsWith(TEMP_MARK)) continue;
+      const pid = Number(d.name.split('-').at(-2));
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && existsProc(pid)) continue;
+      try {
+        this.destroy(d.name);
+        gone.push(this.dataset(d.name));
+      } catch (e) {
+        log.debug(`leaving ${d.name}: ${(e as Error).message}`);
+      }
+    }
+    return gone;
+  }
+
+  /** Destroys every volume dataset (system reset); clones among them go with their origins (-R). */
+  destroyAll(): void {
+    if (!datasetExists(this.parent)) return;
+    for (const d of this.list()) if (d.mounted) unmountDataset(this.dataset(d.name));
+    zfsAfterUnmount(['destroy', '-R', '-f', this.parent], `destroying ${this.parent}`);
+  }
+}
+
+function existsProc(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The refusal of a rollback past newer snapshots, which ZFS would have to destroy. */
+export function newerSnapshotsError(volume: string, snap: string, newer: string[]): HutchError {
+  return new HutchError(
+    'SNAPSHOT_NOT_NEWEST',
+    `volume ${volume} is on ZFS, which rolls back only to the newest snapshot, and ${snap} has newer ones: ${newer.join(', ')}`,
+    {
+      hint: `Remove them first (hutch volume snapshot rm ${volume} ${newer.join(' ')}), or clone ${volume}@${snap} into a new volume instead.`,
+    },
+  );
+}
