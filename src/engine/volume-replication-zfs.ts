@@ -226,7 +226,11 @@ export async function receiveIntoZfs(
   const staged = snaps.staging(v.name, `recv-${header.snapshot.name}`);
   try {
     if (header.format === 'zfs') {
-      await zfsReceive(['-F', z.snapshot(v.name, header.snapshot.id)], payload);
+      try {
+        await zfsReceive(['-F', z.snapshot(v.name, header.snapshot.id)], payload);
+      } finally {
+        z.refresh(v.name);
+      }
     } else {
       z.markReceiving(v.name, base.id);
       z.rollback(v.name, base.id);

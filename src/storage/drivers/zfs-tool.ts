@@ -85,11 +85,11 @@ export function unmountDataset(name: string): void {
  * A dataset stays busy for good while another mount namespace holds a copy
  * of its mount (one made while it was mounted): the error says so.
  */
-export function zfsAfterUnmount(args: string[], what: string): void {
+export function zfsAfterUnmount(args: string[], what: string, opts: { tries?: number } = {}): void {
   for (let attempt = 0; ; attempt++) {
     const r = zfs(args);
     if (r.ok) return;
-    if (!/busy/.test(r.error) || attempt >= 10) {
+    if (!/busy/.test(r.error) || attempt >= (opts.tries ?? 10)) {
       throw new HutchError('STORAGE', `${what} failed: ${r.error}`, {
         hint: 'Another mount namespace may hold a copy of its mount (grep its name in /proc/*/mountinfo), or a process uses a file in it.',
       });

@@ -16,7 +16,8 @@
  * reboot, or a command killed between the two steps): see ZfsDriver.open.
  */
 import { mkdirSync, rmSync } from 'node:fs';
-import { TEMP_MARK } from '../../util/fs-atomic.ts';
+import { dirname } from 'node:path';
+import { TEMP_MARK, lstatIfExists } from '../../util/fs-atomic.ts';
 import { HutchError } from '../../util/errors.ts';
 import { log } from '../../util/log.ts';
 import { datasetExists, mountDataset, unmountDataset, zfs, zfsAfterUnmount, zfsOrThrow } from './zfs-tool.ts';
@@ -32,6 +33,9 @@ export interface VolumeDataset {
 
 const COPYING_PROP = 'hutch:copyup';
 const RECEIVING_PROP = 'hutch:receiving';
+
+/** zfs-fuse may keep a dataset busy for a while after its unmount when loaded: up to 3 s. */
+const BUSY_TRIES = { tries: 60 };
 
 function tempName(what: string): string {
   return `${TEMP_MARK}${what}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
@@ -135,7 +139,7 @@ export class ZfsVolumes {
 
   /** Takes the dataset out of its mount point (so the record's directory can be renamed and deleted). */
   unplace(name: string): void {
-    unmountDataset(this.dataset(name));
+    this.unmountFully(name);
     zfsOrThrow(['set', 'mountpoint=none', this.dataset(name)], `unmounting the dataset of volume ${name}`);
   }
 
@@ -240,6 +244,7 @@ export class ZfsVolumes {
       ['rollback', ...(newer.length > 0 ? ['-r'] : []), this.snapshot(name, id)],
       `rolling back volume ${name}`,
     );
+    this.refresh(name);
   }
 
   /**
@@ -285,7 +290,7 @@ export class ZfsVolumes {
   destroy(name: string): void {
     const ds = this.dataset(name);
     if (!datasetExists(ds)) return;
-    unmountDataset(ds);
+    this.unmountFully(name);
     const moved: string[] = [];
     for (let guard = 0; guard < 1000; guard++) {
       const dependent = this.list().find((d) => d.origin?.startsWith(`${ds}@`));
@@ -306,12 +311,48 @@ export class ZfsVolumes {
     let doomed = name;
     if (!name.startsWith(TEMP_MARK)) {
       doomed = tempName('gone');
-      zfsAfterUnmount(['rename', ds, this.dataset(doomed)], `renaming ${ds} to be destroyed`);
+      zfsAfterUnmount(['rename', ds, this.dataset(doomed)], `renaming ${ds} to be destroyed`, BUSY_TRIES);
     }
-    zfsAfterUnmount(['destroy', '-r', this.dataset(doomed)], `destroying the dataset of volume ${name}`);
+    zfsAfterUnmount(
+      ['destroy', '-r', this.dataset(doomed)],
+      `destroying the dataset of volume ${name}`,
+      BUSY_TRIES,
+    );
     for (const snap of moved) {
       const r = zfs(['destroy', '-d', snap]);
       if (!r.ok) log.debug(`left ${snap}: ${r.error}`);
+    }
+  }
+
+  /**
+   * Mounts a mounted dataset afresh after its content changed from below
+   * (rollback, receive): zfs-fuse as Debian configures it lets the kernel
+   * keep files' attributes for an hour (`fuse-attr-timeout = 3600`), and
+   * the old mount would go on showing old sizes and times. (Unmounted
+   * during the change instead, zfs-fuse now and then fails the rollback
+   * with an I/O error.)
+   */
+  refresh(name: string): void {
+    if (this.list().find((d) => d.name === name)?.mounted !== true) return;
+    this.unmountFully(name);
+    mountDataset(this.dataset(name));
+  }
+
+  /**
+   * Unmounts a dataset, and its mount point in the kernel's table too:
+   * zfs-fuse may call a dataset unmounted that the kernel still shows
+   * mounted (as the layers' removal meets, ./zfs.ts), and a rename or
+   * destroy would then fail "busy".
+   */
+  private unmountFully(name: string): void {
+    const at = this.list().find((d) => d.name === name)?.mountpoint;
+    unmountDataset(this.dataset(name));
+    if (at === undefined || !at.startsWith('/')) return;
+    const here = lstatIfExists(at);
+    const parent = lstatIfExists(dirname(at));
+    if (here && parent && here.dev !== parent.dev) {
+      const { spawnSync } = process.getBuiltinModule('node:child_process');
+      spawnSync('umount', [at], { stdio: 'ignore' });
     }
   }
 
