@@ -16,11 +16,21 @@ import {
 } from '../runtime/store-snapshots.ts';
 import type { StoreSnapshotRecord } from '../runtime/store-snapshots.ts';
 import { removeTree } from '../runtime/volume-tree.ts';
+import { storeTags } from '../runtime/store-snapshots-zfs.ts';
+import { recordedDataset } from '../storage/drivers/zfs-probe.ts';
 import { TEMP_MARK, readIfExists } from '../util/fs-atomic.ts';
 import type { Finding } from './check.ts';
 import type { Context } from './context.ts';
 
-function missingParts(dir: string, rec: StoreSnapshotRecord): string[] {
+function missingParts(dir: string, rec: StoreSnapshotRecord, dataset: string | undefined): string[] {
+  const tag = (rec as { tag?: string }).tag;
+  if (tag !== undefined) {
+    // A zfs store's: one recursive snapshot holds layers, roots and volumes.
+    const gone = dataset === undefined || !storeTags(dataset).includes(tag);
+    return [...(gone ? [`the ZFS snapshot @${tag}`] : []), 'images', 'containers'].filter(
+      (p) => p.startsWith('the ZFS') || !existsSync(join(dir, p)),
+    );
+  }
   const parts = [
     ...rec.layers.map((id) => join('layers', id)),
     ...rec.roots.map((id) => join('roots', id)),
@@ -71,7 +81,7 @@ export function checkStoreSnapshots(ctx: Context, repair: boolean): Finding[] {
       found.push({ severity: 'garbage', what: 'store snapshot without record', detail: p, repaired: repair });
       continue;
     }
-    const missing = missingParts(p, JSON.parse(text) as StoreSnapshotRecord);
+    const missing = missingParts(p, JSON.parse(text) as StoreSnapshotRecord, recordedDataset(ctx.paths.root));
     if (missing.length > 0) {
       found.push({
         severity: 'problem',

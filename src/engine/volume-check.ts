@@ -104,6 +104,7 @@ function checkDatasets(store: VolumeStore, zfs: ZfsVolumes, repair: boolean, fou
       report('volume dataset', `${zfs.dataset(d.name)}: left by a command that was killed`);
       continue;
     }
+    if (d.name.startsWith('.kept-')) continue; // a removed volume a store snapshot holds
     const v = store.find(d.name);
     if (v === undefined) {
       if (repair) zfs.destroy(d.name);

@@ -154,3 +154,21 @@ export function numericProps(name: string, props: string[]): Record<string, numb
   }
   return values;
 }
+
+/**
+ * Store snapshots (../../runtime/store-snapshots-zfs.ts) are recursive
+ * snapshots `DATASET@st-<hex>`: a dataset holding one is retired, never
+ * destroyed, until the store snapshot goes.
+ */
+export const STORE_SNAP_PREFIX = 'st-';
+
+/** Datasets (full names) holding a store snapshot, from one listing of the pool under `parent`. */
+export function pinnedByStoreSnapshots(parent: string): Set<string> {
+  const r = zfs(['list', '-H', '-t', 'snapshot', '-o', 'name', '-r', parent]);
+  const out = new Set<string>();
+  for (const line of r.ok ? r.stdout.split('\n') : []) {
+    const at = line.indexOf('@');
+    if (at > 0 && line.startsWith(STORE_SNAP_PREFIX, at + 1)) out.add(line.slice(0, at));
+  }
+  return out;
+}

@@ -7,6 +7,8 @@
  *   DATASET/volumes/<name>@<id>           a snapshot (the id of its hutch record, which
  *                                         send and receive keep: names may differ, ids not)
  *   DATASET/volumes/.tmp-<what>-<pid>-<r> a dataset being made, viewed or destroyed
+ *   DATASET/volumes/.kept-<name>-<r>      a removed volume a store snapshot still holds
+ *                                         (user property hutch:volume names it)
  *
  * Records stay files beside the content (../../runtime/volumes.ts); these
  * are the dataset operations only. A volume's dataset is made unmounted
@@ -20,6 +22,7 @@ import { dirname } from 'node:path';
 import { TEMP_MARK, lstatIfExists } from '../../util/fs-atomic.ts';
 import { HutchError } from '../../util/errors.ts';
 import { log } from '../../util/log.ts';
+import { STORE_SNAP_PREFIX, pinnedByStoreSnapshots } from './zfs-tool.ts';
 import { datasetExists, mountDataset, unmountDataset, zfs, zfsAfterUnmount, zfsOrThrow } from './zfs-tool.ts';
 
 export interface VolumeDataset {
@@ -32,6 +35,7 @@ export interface VolumeDataset {
 }
 
 const COPYING_PROP = 'hutch:copyup';
+const VOLUME_PROP = 'hutch:volume';
 const RECEIVING_PROP = 'hutch:receiving';
 
 /** zfs-fuse may keep a dataset busy for a while after its unmount when loaded: up to 3 s. */
@@ -152,7 +156,7 @@ export class ZfsVolumes {
    * what ZFS holds). Those marked for deferred destruction (removed while
    * clones stand on them) only with `deferred`.
    */
-  snapshotIds(name: string, opts: { deferred?: boolean } = {}): string[] {
+  snapshotIds(name: string, opts: { deferred?: boolean; store?: boolean } = {}): string[] {
     const r = zfs([
       'list',
       '-H',
@@ -171,7 +175,8 @@ export class ZfsVolumes {
       .split('\n')
       .map((l) => l.split('\t'))
       .filter(([n = '', deferred]) => n.startsWith(prefix) && (opts.deferred === true || deferred !== 'on'))
-      .map(([n = '']) => n.slice(prefix.length));
+      .map(([n = '']) => n.slice(prefix.length))
+      .filter((id) => opts.store === true || !id.startsWith(STORE_SNAP_PREFIX));
   }
 
   /**
@@ -238,8 +243,17 @@ export class ZfsVolumes {
    * when hutch lists newer ones.
    */
   rollback(name: string, id: string): void {
-    const ids = this.snapshotIds(name, { deferred: true });
+    const ids = this.snapshotIds(name, { deferred: true, store: true });
     const newer = ids.slice(ids.indexOf(id) + 1);
+    if (newer.some((n) => n.startsWith(STORE_SNAP_PREFIX))) {
+      throw new HutchError(
+        'SNAPSHOT_NOT_NEWEST',
+        `volume ${name} is on ZFS, which rolls back only to the newest snapshot, and a store snapshot taken since holds it`,
+        {
+          hint: 'Remove the newer store snapshots (hutch system snapshots, hutch system snapshot rm NAME), or clone the snapshot into a new volume instead.',
+        },
+      );
+    }
     zfsOrThrow(
       ['rollback', ...(newer.length > 0 ? ['-r'] : []), this.snapshot(name, id)],
       `rolling back volume ${name}`,
@@ -291,6 +305,13 @@ export class ZfsVolumes {
     const ds = this.dataset(name);
     if (!datasetExists(ds)) return;
     this.unmountFully(name);
+    if (
+      !name.startsWith('.') &&
+      this.snapshotIds(name, { store: true }).some((id) => id.startsWith(STORE_SNAP_PREFIX))
+    ) {
+      this.keep(name);
+      return;
+    }
     const moved: string[] = [];
     for (let guard = 0; guard < 1000; guard++) {
       const dependent = this.list().find((d) => d.origin?.startsWith(`${ds}@`));
@@ -354,6 +375,41 @@ export class ZfsVolumes {
       const { spawnSync } = process.getBuiltinModule('node:child_process');
       spawnSync('umount', [at], { stdio: 'ignore' });
     }
+  }
+
+  /**
+   * A removed volume that a store snapshot holds stays, out of its name's
+   * way (a new volume may take the name), until that store snapshot goes
+   * (sweepKept); a store rollback brings it back (forStore).
+   */
+  private keep(name: string): void {
+    const kept = `.kept-${name}-${Math.random().toString(36).slice(2, 8)}`;
+    zfsOrThrow(['set', 'mountpoint=none', this.dataset(name)], `unmounting ${name}`);
+    zfsOrThrow(['set', `${VOLUME_PROP}=${name}`, this.dataset(name)], `keeping ${name}`);
+    zfsAfterUnmount(['rename', this.dataset(name), this.dataset(kept)], `keeping ${name}`, BUSY_TRIES);
+  }
+
+  /** Destroys kept volumes that no store snapshot holds any more. */
+  sweepKept(): void {
+    const pinned = pinnedByStoreSnapshots(this.parent);
+    for (const d of this.list()) {
+      if (d.name.startsWith('.kept-') && !pinned.has(this.dataset(d.name))) this.destroy(d.name);
+    }
+  }
+
+  /**
+   * The dataset (its name under the parent) holding volume `volume` as
+   * store snapshot `tag` has it: the live one, or a kept one. Undefined
+   * when neither has that snapshot.
+   */
+  forStore(volume: string, tag: string): string | undefined {
+    if (datasetExists(this.snapshot(volume, tag))) return volume;
+    for (const d of this.list()) {
+      if (!d.name.startsWith('.kept-') || !datasetExists(this.snapshot(d.name, tag))) continue;
+      const owner = zfs(['get', '-H', '-o', 'value', VOLUME_PROP, this.dataset(d.name)]).stdout.trim();
+      if (owner === volume) return d.name;
+    }
+    return undefined;
   }
 
   /** Destroys `.tmp-*` datasets whose process is gone; answers their names. */
