@@ -54,6 +54,17 @@ export function checkVolumes(ctx: Context, repair: boolean): Finding[] {
       const lock = lockFile(store.volumeLockPath(n), { wait: false });
       if (!lock) continue;
       try {
+        const v = zfs !== undefined ? store.find(n) : undefined;
+        if (v?.zfs === true && !contentMounted(v.mountpoint)) {
+          // A create, clone or receive killed between its record and its mount; the next use mounts it too.
+          if (repair) store.ensureContent(v);
+          found.push({
+            severity: 'garbage',
+            what: 'volume content',
+            detail: `${v.mountpoint}: the volume's dataset is not mounted there yet`,
+            repaired: repair,
+          });
+        }
         for (const m of names(dir)) if (m.startsWith(TEMP_MARK)) garbage('temporary file', join(dir, m));
         const snaps = join(dir, SNAPSHOTS_DIR);
         for (const s of names(snaps)) {
@@ -75,6 +86,13 @@ export function checkVolumes(ctx: Context, repair: boolean): Finding[] {
   // Under the store's lock: a command making a snapshot or volume right now is not garbage.
   if (lstatIfExists(store.dir)) store.withStoreLock(sweep);
   return found;
+}
+
+/** Whether a dataset is mounted on `_data` (its device differs from its directory's). */
+function contentMounted(data: string): boolean {
+  const here = lstatIfExists(data);
+  const dir = lstatIfExists(join(data, '..'));
+  return here !== undefined && dir !== undefined && here.dev !== dir.dev;
 }
 
 function snapshotMethod(dir: string): string | undefined {

@@ -54,6 +54,7 @@ import {
   numericProps,
   pinnedByStoreSnapshots,
   REMOVED_PROP,
+  STORE_SNAP_PREFIX,
   unmountDataset,
   zfs,
   zfsAfterUnmount,
@@ -393,6 +394,11 @@ export class ZfsDriver implements LayerDriver {
         }
         log.warn(`${(e as Error).message}: left retired under ${this.dataset}`);
       }
+    }
+    // Store snapshots' recursive snapshots start at the parent itself: those go too.
+    const own = zfs(['list', '-H', '-t', 'snapshot', '-o', 'name', '-r', this.dataset]);
+    for (const snap of own.ok ? own.stdout.split('\n') : []) {
+      if (snap.startsWith(`${this.dataset}@${STORE_SNAP_PREFIX}`)) zfs(['destroy', '-r', snap]);
     }
     this.known.clear();
     const { spawnSync } = process.getBuiltinModule('node:child_process');

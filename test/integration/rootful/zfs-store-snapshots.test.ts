@@ -215,4 +215,11 @@ describe('store snapshots on the zfs driver as root', { skip: NEEDS_ZFS || NEEDS
     assert.doesNotMatch(r.stdout, /\.kept-/, 'no kept volume is left');
     assert.deepEqual(findings(), []);
   });
+
+  it('system reset destroys the store snapshots with the datasets, and keeps the parent', () => {
+    ok(h(['system', 'snapshot', 'last']), 'snapshot');
+    ok(h(['system', 'reset', '-f']), 'reset');
+    assert.deepEqual(storeSnapshotsInPool(dataset), []);
+    assert.equal(zfs(['list', '-H', '-o', 'name', '-r', dataset]).stdout.trim(), dataset);
+  });
 });

@@ -9,10 +9,11 @@
  * and repairs it; system df shows the dataset's compression ratio.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { sandbox } from '../../support/hutch.ts';
+import { checkConsistency, killAtRandom } from '../../support/fault.ts';
+import { HUTCH, sandbox } from '../../support/hutch.ts';
 import type { Result, Sandbox } from '../../support/hutch.ts';
 import { NEEDS_REGISTRY, REGISTRY } from '../../support/images.ts';
 import { streamHeader, treeSum as exactSum } from '../../support/volumes.ts';
@@ -260,6 +261,102 @@ describe('volume send and receive on the zfs driver as root', { skip: NEEDS_ZFS 
     assert.equal(receive(peer, 'cut', cut).status, 125);
     assert.doesNotMatch(ok(peer.hutch(['volume', 'ls']), 'ls').stdout, /cut/);
     assert.deepEqual(findings(peer), []);
+  });
+});
+
+describe('volume commands killed at random moments on the zfs driver', { skip: NEEDS_ZFS }, () => {
+  let box: Sandbox;
+  let dataset: string;
+  let stream = '';
+  before(() => {
+    ({ box, dataset } = zfsBox('kill'));
+    ok(box.hutch(['volume', 'create', 'db']), 'create');
+    sh(box, `cd ${data(box, 'db')}; for i in $(seq 1 200); do echo $i > f$i; done; mkdir d; echo x > d/y`);
+    ok(box.hutch(['volume', 'snapshot', 'db', 's']), 'snapshot');
+    stream = join(box.dir, 'stream');
+    writeFileSync(
+      stream,
+      ok(box.hutch(['volume', 'send', '--portable', 'db@s'], { encoding: 'latin1' }), 'send').stdout,
+      'latin1',
+    );
+  });
+  after(() => {
+    box?.cleanup();
+    if (dataset) destroyDataset(dataset);
+  });
+
+  /** After a kill: no problem, garbage repaired, and every dataset under volumes/ is a listed volume's. */
+  const settle = async (): Promise<void> => {
+    const env = box.env as Record<string, string>;
+    await checkConsistency([HUTCH, 'system', 'check', '--repair', '--format', 'json'], {
+      env,
+      allow: (f) => typeof f === 'object' && f.severity === 'garbage',
+    });
+    await checkConsistency([HUTCH, 'system', 'check', '--format', 'json'], { env });
+    const listed = ok(box.hutch(['volume', 'ls', '-q']), 'ls')
+      .stdout.split('\n')
+      .filter(Boolean)
+      .sort();
+    assert.deepEqual(volumeDatasets(dataset, 'filesystem').sort(), listed);
+    for (const v of listed) {
+      const mounted = statSync(data(box, v)).dev !== statSync(join(data(box, v), '..')).dev;
+      assert.ok(mounted, `volume ${v}'s dataset is mounted once system check repaired`);
+    }
+  };
+
+  // exec: the pid killed is hutch's own, stdin the stream.
+  const cases = (): [string, string[], string][] => [
+    ['clone', [HUTCH, 'volume', 'clone', 'db@s', 'copy'], 'copy'],
+    ['receive', ['sh', '-c', 'exec "$0" volume receive got < "$1"', HUTCH, stream], 'got'],
+  ];
+  for (const [what, made] of [
+    ['clone', 'copy'],
+    ['receive', 'got'],
+  ] as const) {
+    it(`a ${what} leaves the volume whole or absent`, async () => {
+      // The snapshot's tree as a fresh mount shows it (the live volume's times may be cached: see treeSum).
+      ok(box.hutch(['volume', 'clone', 'db@s', 'ref']), 'reference clone');
+      const expected = treeSum(box, data(box, 'ref'));
+      ok(box.hutch(['volume', 'rm', 'ref']), 'rm reference');
+      await killAtRandom({
+        command: cases().find(([w]) => w === what)![1],
+        env: box.env as Record<string, string>,
+        runs: 5,
+        minDelayMs: 30,
+        maxDelayMs: 900,
+        seed: what.length,
+        afterEach: async () => {
+          await settle();
+          if (
+            ok(box.hutch(['volume', 'ls', '-q']), 'ls')
+              .stdout.split('\n')
+              .includes(made)
+          ) {
+            assert.equal(treeSum(box, data(box, made)), expected, `${made} is whole`);
+            ok(box.hutch(['volume', 'rm', made]), 'rm');
+          }
+        },
+      });
+    });
+  }
+
+  it('a snapshot leaves a snapshot whole or absent', async () => {
+    let n = 0;
+    await killAtRandom({
+      command: [HUTCH, 'volume', 'snapshot', 'db', 'k'],
+      env: box.env as Record<string, string>,
+      runs: 5,
+      minDelayMs: 30,
+      maxDelayMs: 600,
+      seed: 7,
+      afterEach: async () => {
+        await settle();
+        const snaps = ok(box.hutch(['volume', 'snapshots', '-q', 'db']), 'snapshots').stdout;
+        if (/^k$/m.test(snaps)) ok(box.hutch(['volume', 'snapshot', 'rm', 'db', 'k']), `rm ${n++}`);
+        // ZFS holds exactly the snapshots hutch lists.
+        assert.equal(volumeDatasets(dataset, 'snapshot').length, 1);
+      },
+    });
   });
 });
 
