@@ -47,6 +47,8 @@ export function checkVolumes(ctx: Context, repair: boolean): Finding[] {
       }
       if (!VOLUME_NAME.test(n) || !lstatIfExists(dir)?.isDirectory()) continue;
       if (!lstatIfExists(join(dir, 'volume.json'))) {
+        // A dataset mounted there is a volume being made or brought back (a store rollback): never deleted as files.
+        if (zfs !== undefined && contentMounted(join(dir, '_data'))) continue;
         garbage('volume directory', dir, 'it has no volume.json, so it is no volume');
         continue;
       }

@@ -27,19 +27,19 @@
  * removed datasets the snapshot holds come back, those made since go,
  * roots and volumes are rolled back to the tag (`zfs rollback -r`, which
  * ZFS allows only to the newest snapshot: newer store snapshots are
- * refused, and a volume's own snapshots taken since are lost), then the
- * records are restored as on btrfs.
+ * refused, and a volume's own snapshots taken since are lost) where they
+ * are mounted, then the records: images, containers and networks as on
+ * btrfs, the volumes' in place.
  */
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ZfsDriver } from '../storage/drivers/zfs.ts';
 import { STORE_SNAP_PREFIX, datasetExists, zfs, zfsOrThrow } from '../storage/drivers/zfs-tool.ts';
 import { ZfsVolumes } from '../storage/drivers/zfs-volumes.ts';
 import { HutchError } from '../util/errors.ts';
-import { readIfExists, writeJsonAtomic } from '../util/fs-atomic.ts';
+import { TEMP_MARK, readIfExists, writeJsonAtomic } from '../util/fs-atomic.ts';
 import { randomHex } from '../util/random.ts';
 import {
-  OWN_SNAPSHOTS,
   ROLLBACK_JOURNAL,
   STORE_SNAPSHOT_RECORD,
   StoreSnapshots,
@@ -48,7 +48,7 @@ import {
 } from './store-snapshots.ts';
 import type { StoreSnapshotRecord } from './store-snapshots.ts';
 import { SNAPSHOTS_DIR, SNAPSHOT_RECORD } from './volume-snapshots.ts';
-import { copyTree, removeTree } from './volume-tree.ts';
+import { copyTree, exchange, removeTree } from './volume-tree.ts';
 import { VOLUME_NAME } from './volumes.ts';
 
 export interface ZfsStoreSnapshotRecord extends StoreSnapshotRecord {
@@ -202,10 +202,6 @@ export class ZfsStoreSnapshots extends StoreSnapshots {
     writeJsonAtomic(join(this.dir, ROLLBACK_JOURNAL), { name: rec.name, started: new Date().toISOString() });
     const work = this.rollbackWork;
     mkdirSync(work, { recursive: true, mode: 0o700 });
-    this.rescueOwnSnapshots(work, rec.volumes);
-    // Nothing mounted under the volumes' directory while it is swapped.
-    for (const d of this.volumeSets.list())
-      if (!d.name.startsWith('.') && d.mounted) this.volumeSets.unplace(d.name);
     this.restoreRoots(rec);
     for (const id of rec.layers) {
       if (!this.driver.hasLayer(id) && !this.zfsDriver.reviveRetired('layer', id))
@@ -216,14 +212,11 @@ export class ZfsStoreSnapshots extends StoreSnapshots {
     this.swapIn(work, 'containers', join(this.root, 'containers'), (d) =>
       copyDir(join(from, 'containers'), d),
     );
-    this.swapIn(work, 'volumes', join(this.root, 'volumes'), (d) =>
-      this.restoreVolumeRecords(from, rec, d, join(work, OWN_SNAPSHOTS)),
-    );
+    this.restoreVolumeRecords(from, rec);
     this.swapIn(work, 'networks', join(this.root, 'networks'), (d) => {
       copyDir(join(from, 'networks'), d);
       for (const n of listDir(d)) if (n.endsWith('.leases.json')) rmSync(join(d, n), { force: true });
     });
-    for (const n of rec.datasetVolumes) this.volumeSets.place(n, join(this.root, 'volumes', n, '_data'));
     const keep = new Set(rec.layers);
     for (const id of [...this.driver.listLayers('image'), ...this.driver.listLayers('shifted')]) {
       if (!keep.has(id)) this.driver.removeLayer(id);
@@ -232,7 +225,7 @@ export class ZfsStoreSnapshots extends StoreSnapshots {
     removeTree(work);
   }
 
-  /** Roots made since go; those removed since come back; each is rolled back to the tag and mounted afresh. */
+  /** Roots made since go; those removed since come back; each is rolled back to the tag where it is mounted. */
   private restoreRoots(rec: ZfsStoreSnapshotRecord): void {
     const keep = new Set(rec.roots);
     for (const id of this.zfsDriver.containerRoots()) if (!keep.has(id)) this.driver.removeContainer(id);
@@ -244,7 +237,6 @@ export class ZfsStoreSnapshots extends StoreSnapshots {
         ['rollback', '-r', `${this.zfsDriver.datasetOf('root', id)}@${rec.tag}`],
         `rolling back container ${id}`,
       );
-      this.zfsDriver.remountRoot(id);
     }
   }
 
@@ -260,38 +252,59 @@ export class ZfsStoreSnapshots extends StoreSnapshots {
       const where = this.volumeSets.forStore(n, rec.tag);
       if (where === undefined) throw lost(rec, `volume ${n}`);
       if (where !== n) this.volumeSets.rename(where, n);
+      // Rolled back where it is mounted: zfs-fuse remounts it itself, and is unreliable at both unmounted.
+      const data = join(this.root, 'volumes', n, '_data');
+      if (this.volumeSets.list().find((d) => d.name === n)?.mounted !== true) this.volumeSets.place(n, data);
       zfsOrThrow(['rollback', '-r', this.volumeSets.snapshot(n, rec.tag)], `rolling back volume ${n}`);
     }
   }
 
   /**
-   * The volumes' directory as the snapshot has it: records, the copied
-   * content of directory volumes, an empty `_data` for each dataset to be
-   * mounted on, and each volume's own snapshots carried over, but those
-   * whose ZFS snapshot the rollback destroyed (taken after the store snapshot).
+   * The volumes' records as the snapshot has them, each in place (the
+   * datasets stay mounted: zfs-fuse is unreliable at mounting again right
+   * after a rollback): each record written whole by rename, the copied
+   * content of a directory volume exchanged in, the own snapshots whose
+   * ZFS snapshot the rollback destroyed (taken after the store snapshot)
+   * dropped; volumes made since go (their datasets went before).
    */
-  private restoreVolumeRecords(from: string, rec: ZfsStoreSnapshotRecord, dst: string, hold: string): void {
-    mkdirSync(dst, { mode: 0o700 });
-    mkdirSync(join(dst, '.locks'), { mode: 0o700 });
-    const current = join(this.root, 'volumes');
+  private restoreVolumeRecords(from: string, rec: ZfsStoreSnapshotRecord): void {
+    const live = join(this.root, 'volumes');
     const datasets = new Set(rec.datasetVolumes);
+    const wanted = new Set(rec.volumes);
+    for (const n of listDir(live)) {
+      if (!VOLUME_NAME.test(n) || wanted.has(n) || !existsSync(join(live, n, 'volume.json'))) continue;
+      const doomed = join(live, `${TEMP_MARK}rollback-${n}-${randomHex(4)}`);
+      renameSync(join(live, n), doomed);
+      removeTree(doomed);
+    }
     for (const n of rec.volumes) {
-      mkdirSync(join(dst, n), { mode: 0o700 });
-      copyFileSync(join(from, 'volumes', n, 'volume.json'), join(dst, n, 'volume.json'));
-      if (datasets.has(n)) mkdirSync(join(dst, n, '_data'), { mode: 0o755 });
-      else copyTree(join(from, 'volumes', n, '_data'), join(dst, n, '_data'), { readOnly: false });
-      const own = [join(current, n, SNAPSHOTS_DIR), join(hold, n)].find((p) => existsSync(p));
-      if (own === undefined) continue;
-      renameSync(own, join(dst, n, SNAPSHOTS_DIR));
-      if (!datasets.has(n)) continue;
+      const dir = join(live, n);
+      mkdirSync(join(dir, '_data'), { recursive: true, mode: 0o755 });
+      const tmp = join(dir, `${TEMP_MARK}volume-${randomHex(4)}.json`);
+      copyFileSync(join(from, 'volumes', n, 'volume.json'), tmp);
+      renameSync(tmp, join(dir, 'volume.json'));
+      if (!datasets.has(n)) {
+        const fresh = join(dir, `${TEMP_MARK}restore-${randomHex(4)}`);
+        copyTree(join(from, 'volumes', n, '_data'), fresh, { readOnly: false });
+        exchange(fresh, join(dir, '_data'));
+        removeTree(fresh);
+        continue;
+      }
       const ids = new Set(this.volumeSets.snapshotIds(n, { deferred: true }));
-      for (const s of readdirSync(join(dst, n, SNAPSHOTS_DIR))) {
-        const text = readIfExists(join(dst, n, SNAPSHOTS_DIR, s, SNAPSHOT_RECORD));
-        const r = text === undefined ? undefined : (JSON.parse(text) as { method?: string; id?: string });
-        if (r?.method === 'zfs' && !ids.has(r.id ?? '')) removeTree(join(dst, n, SNAPSHOTS_DIR, s));
+      for (const s of listDir(join(dir, SNAPSHOTS_DIR))) {
+        const text = readIfExists(join(dir, SNAPSHOTS_DIR, s, SNAPSHOT_RECORD));
+        let r: { method?: string; id?: string } | undefined;
+        try {
+          r = text === undefined ? undefined : (JSON.parse(text) as { method?: string; id?: string });
+        } catch {
+          continue; // unreadable: system check reports it
+        }
+        if (r?.method === 'zfs' && !ids.has(r.id ?? '')) removeTree(join(dir, SNAPSHOTS_DIR, s));
       }
     }
-    writeFileSync(join(dst, 'volumes.lock'), '', { mode: 0o600 });
+    mkdirSync(join(live, '.locks'), { recursive: true, mode: 0o700 });
+    if (!existsSync(join(live, 'volumes.lock')))
+      writeFileSync(join(live, 'volumes.lock'), '', { mode: 0o600 });
   }
 }
 

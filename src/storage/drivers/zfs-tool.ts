@@ -66,8 +66,13 @@ export function zfsOrThrow(args: string[], what: string): string {
  * it even with canmount=noauto, so "already mounted" is success.
  */
 export function mountDataset(name: string): void {
-  const r = zfs(['mount', name]);
-  if (r.ok || /already mounted/.test(r.error)) return;
+  // "busy" for a while after an unmount, or while a killed command's zfs child still runs: retried up to 3 s.
+  for (let attempt = 0; attempt < 60; attempt++) {
+    const r = zfs(['mount', name]);
+    if (r.ok || /already mounted/.test(r.error)) return;
+    if (!/busy/.test(r.error)) break;
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+  }
   zfsOrThrow(['mount', name], `mounting ${name}`);
 }
 

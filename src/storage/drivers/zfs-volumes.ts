@@ -258,7 +258,6 @@ export class ZfsVolumes {
       ['rollback', ...(newer.length > 0 ? ['-r'] : []), this.snapshot(name, id)],
       `rolling back volume ${name}`,
     );
-    this.refresh(name);
   }
 
   /**
@@ -346,12 +345,13 @@ export class ZfsVolumes {
   }
 
   /**
-   * Mounts a mounted dataset afresh after its content changed from below
-   * (rollback, receive): zfs-fuse as Debian configures it lets the kernel
-   * keep files' attributes for an hour (`fuse-attr-timeout = 3600`), and
-   * the old mount would go on showing old sizes and times. (Unmounted
-   * during the change instead, zfs-fuse now and then fails the rollback
-   * with an I/O error.)
+   * Mounts a mounted dataset afresh after `zfs receive` changed its content
+   * from below: zfs-fuse as Debian configures it lets the kernel keep
+   * files' attributes for an hour (`fuse-attr-timeout = 3600`), and the old
+   * mount would go on showing old sizes and times. (`zfs rollback` of a
+   * mounted dataset needs none: zfs-fuse remounts it itself; unmounted
+   * around it, it now and then fails with an I/O error, and a remount after
+   * it now and then finds the dataset busy.)
    */
   refresh(name: string): void {
     if (this.list().find((d) => d.name === name)?.mounted !== true) return;

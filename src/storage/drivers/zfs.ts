@@ -440,15 +440,6 @@ export class ZfsDriver implements LayerDriver {
     return true;
   }
 
-  /** Mounts a container root afresh after its content changed from below (a rollback): zfs-fuse's kernel cache keeps old attributes. */
-  remountRoot(id: string): void {
-    const ds = this.datasetOf('root', id);
-    unmountDataset(ds);
-    const at = this.rootOf(id);
-    if (isMountPoint(at)) unmountPath(at);
-    mountDataset(ds);
-  }
-
   listLayers(kind: 'image' | 'shifted' = 'image'): string[] {
     const pattern = kind === 'image' ? IMAGE_LAYER : SHIFTED_LAYER;
     return this.datasets()

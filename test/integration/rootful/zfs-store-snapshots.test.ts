@@ -14,6 +14,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { checkConsistency, killAtRandom } from '../../support/fault.ts';
 import { HUTCH, sandbox } from '../../support/hutch.ts';
 import type { Result, Sandbox } from '../../support/hutch.ts';
 import { NEEDS_REGISTRY, REGISTRY } from '../../support/images.ts';
@@ -203,6 +204,32 @@ describe('store snapshots on the zfs driver as root', { skip: NEEDS_ZFS || NEEDS
       assert.equal(treeSum(box, data('app')), volSum);
       assert.deepEqual(findings(), [], `after a kill at ${delay} ms`);
     }
+  });
+
+  it('a snapshot killed part way leaves a snapshot whole or absent, and system check clears the rest', async () => {
+    const env = box.env as Record<string, string>;
+    await killAtRandom({
+      command: [HUTCH, 'system', 'snapshot', 'k'],
+      env,
+      runs: 4,
+      minDelayMs: 50,
+      maxDelayMs: 1500,
+      seed: 5,
+      afterEach: async () => {
+        await checkConsistency([HUTCH, 'system', 'check', '--repair', '--format', 'json'], {
+          env,
+          allow: (f) => typeof f === 'object' && f.severity === 'garbage',
+        });
+        const listed = lines(ok(h(['system', 'snapshots', '-q']), 'snapshots'));
+        // One tag per listed snapshot on the parent: nothing half-made stays in the pool.
+        assert.equal(
+          storeSnapshotsInPool(dataset).filter((n) => n.startsWith(`${dataset}@`)).length,
+          listed.length,
+        );
+        if (listed.includes('k')) ok(h(['system', 'snapshot', 'rm', 'k']), 'rm k');
+        assert.deepEqual(findings(), []);
+      },
+    });
   });
 
   it('snapshot rm destroys its ZFS snapshots and what only they held', () => {
