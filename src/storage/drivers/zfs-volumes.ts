@@ -432,8 +432,8 @@ export class ZfsVolumes {
   /** Destroys every volume dataset (system reset); clones among them go with their origins (-R). */
   destroyAll(): void {
     if (!datasetExists(this.parent)) return;
-    for (const d of this.list()) if (d.mounted) unmountDataset(this.dataset(d.name));
-    zfsAfterUnmount(['destroy', '-R', '-f', this.parent], `destroying ${this.parent}`);
+    for (const d of this.list()) if (d.mounted) this.unmountFully(d.name);
+    zfsAfterUnmount(['destroy', '-R', '-f', this.parent], `destroying ${this.parent}`, BUSY_TRIES);
   }
 }
 
