@@ -23,7 +23,7 @@ import { applyTarPayload, damaged, headerBytes } from '../runtime/volume-stream.
 import type { StreamHeader } from '../runtime/volume-stream.ts';
 import { parseVolumeOptions } from '../runtime/volumes.ts';
 import type { VolumeRecord, VolumeStore } from '../runtime/volumes.ts';
-import { zfsTool } from '../storage/drivers/zfs-tool.ts';
+import { STORE_SNAP_PREFIX, zfsTool } from '../storage/drivers/zfs-tool.ts';
 import type { ZfsVolumes } from '../storage/drivers/zfs-volumes.ts';
 import { HutchError } from '../util/errors.ts';
 import { TEMP_MARK, lstatIfExists, writeJsonAtomic } from '../util/fs-atomic.ts';
@@ -211,14 +211,19 @@ export async function receiveIntoZfs(
     );
   }
   checkId(header.snapshot.id);
-  const newest = z.snapshotIds(v.name, { deferred: true }).at(-1);
+  // Store snapshots' tags count too: ZFS would have to destroy them.
+  const newest = z.snapshotIds(v.name, { deferred: true, store: true }).at(-1);
   if (newest !== base.id) {
     const names = snaps.list(v.name).filter((s) => s.created > base.created);
+    const store = newest?.startsWith(STORE_SNAP_PREFIX) === true;
     throw new HutchError(
       'SNAPSHOT_NOT_NEWEST',
-      `volume ${v.name} is on ZFS, which applies an increment only to its newest snapshot, and ${base.name} is not`,
+      `volume ${v.name} is on ZFS, which applies an increment only to its newest snapshot, and ${base.name} is not` +
+        (store ? ': a store snapshot taken since holds the volume' : ''),
       {
-        hint: `Remove the newer snapshots first (${names.map((s) => s.name).join(', ') || 'see hutch volume snapshots'}), or receive into a new volume.`,
+        hint: store
+          ? 'Remove the newer store snapshots (hutch system snapshots), or receive into a new volume.'
+          : `Remove the newer snapshots first (${names.map((s) => s.name).join(', ') || 'see hutch volume snapshots'}), or receive into a new volume.`,
       },
     );
   }

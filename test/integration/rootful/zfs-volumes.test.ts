@@ -236,6 +236,22 @@ describe('volume send and receive on the zfs driver as root', { skip: NEEDS_ZFS 
     assert.deepEqual(findings(peer), []);
   });
 
+  it('a store snapshot taken since stops a volume rollback and an increment, and says so', () => {
+    ok(box.hutch(['volume', 'snapshot', 'db', 'c']), 'snapshot c');
+    const incr = stream(['--from', 'b', 'db@c'], join(box.dir, 'incr-c'));
+    ok(peer.hutch(['system', 'snapshot', 'pin']), 'store snapshot');
+    const received = receive(peer, 'db', incr);
+    assert.equal(received.status, 125);
+    assert.match(received.stderr, /a store snapshot taken since holds the volume/);
+    const rolled = peer.hutch(['volume', 'rollback', 'db', 'b']);
+    assert.equal(rolled.status, 125);
+    assert.match(rolled.stderr, /a store snapshot taken since holds it/);
+    assert.match(rolled.stderr, /hutch system snapshot rm/);
+    ok(peer.hutch(['system', 'snapshot', 'rm', 'pin']), 'store snapshot rm');
+    ok(receive(peer, 'db', incr), 'receive once the store snapshot is gone');
+    assert.deepEqual(findings(peer), []);
+  });
+
   it('sends the portable format with --portable, which a zfs store and a vfs store receive', () => {
     const full = stream(['--portable', 'db@a'], join(box.dir, 'pfull'));
     const incr = stream(['--portable', '--from', 'a', 'db@b'], join(box.dir, 'pincr'));
