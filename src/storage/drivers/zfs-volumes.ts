@@ -13,17 +13,26 @@
  * Records stay files beside the content (../../runtime/volumes.ts); these
  * are the dataset operations only. A volume's dataset is made unmounted
  * (mountpoint=none) so that it can be renamed (zfs-fuse cannot rename a
- * mounted dataset), and is mounted once its record is in place. Every
- * command that opens the store mounts volumes found unmounted (after a
- * reboot, or a command killed between the two steps): see ZfsDriver.open.
+ * mounted dataset), and is mounted once its record is in place; one found
+ * unmounted (after a reboot, or a command killed between the two steps)
+ * is mounted at its next use (VolumeStore.ensureContent) or by `system
+ * check --repair`.
  */
 import { mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { TEMP_MARK, lstatIfExists } from '../../util/fs-atomic.ts';
 import { HutchError } from '../../util/errors.ts';
 import { log } from '../../util/log.ts';
-import { STORE_SNAP_PREFIX, pinnedByStoreSnapshots } from './zfs-tool.ts';
-import { datasetExists, mountDataset, unmountDataset, zfs, zfsAfterUnmount, zfsOrThrow } from './zfs-tool.ts';
+import {
+  STORE_SNAP_PREFIX,
+  datasetExists,
+  mountDataset,
+  pinnedByStoreSnapshots,
+  unmountDataset,
+  zfs,
+  zfsAfterUnmount,
+  zfsOrThrow,
+} from './zfs-tool.ts';
 
 export interface VolumeDataset {
   /** The last component: a volume name, or a `.tmp-*` name. */
@@ -412,37 +421,11 @@ export class ZfsVolumes {
     return undefined;
   }
 
-  /** Destroys `.tmp-*` datasets whose process is gone; answers their names. */
-  sweep(): string[] {
-    const gone: string[] = [];
-    for (const d of this.list()) {
-      if (!d.name.startsWith(TEMP_MARK)) continue;
-      const pid = Number(d.name.split('-').at(-2));
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && existsProc(pid)) continue;
-      try {
-        this.destroy(d.name);
-        gone.push(this.dataset(d.name));
-      } catch (e) {
-        log.debug(`leaving ${d.name}: ${(e as Error).message}`);
-      }
-    }
-    return gone;
-  }
-
   /** Destroys every volume dataset (system reset); clones among them go with their origins (-R). */
   destroyAll(): void {
     if (!datasetExists(this.parent)) return;
     for (const d of this.list()) if (d.mounted) this.unmountFully(d.name);
     zfsAfterUnmount(['destroy', '-R', '-f', this.parent], `destroying ${this.parent}`, BUSY_TRIES);
-  }
-}
-
-function existsProc(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
