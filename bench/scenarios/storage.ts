@@ -3,7 +3,7 @@
  * image's size. hutch against itself: a container from a 1 GiB image (the
  * "hutch" row) and from a 10 MiB one (the "peer" row), `run --rm --network
  * none IMAGE true` each, on one driver per scenario. Target: the big image
- * at most 1.5x the small one on overlay and btrfs (no data is copied);
+ * at most 1.5x the small one on overlay, btrfs and zfs (no data is copied);
  * vfs is reported beside them, with no target, for its linear cost (a full
  * copy per container).
  *
@@ -14,19 +14,49 @@
  * The btrfs scenario puts its store on the loop-device btrfs the test
  * setup makes (/mnt/hutch-test-btrfs/UID, mounted with
  * user_subvol_rm_allowed); without it, the scenario fails saying so.
+ *
+ * The zfs scenario runs as root (the zfs driver is rootful) with its layers
+ * in a child dataset, made for the run and destroyed after it, of
+ * HUTCH_BENCH_ZFS, else HUTCH_TEST_ZFS, else the test setup's zfs-fuse
+ * pool (hutchtest/hutch); without one, it fails saying so. The 1 GiB of
+ * zeros costs the pool nothing with compression on (ZFS stores no block of
+ * zeros), and its tree is still 1 GiB to anything that would copy it.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CmdSpec, Scenario, ScenarioContext } from '../types.ts';
 
 const BTRFS = '/mnt/hutch-test-btrfs';
 
-type Driver = 'overlay' | 'vfs' | 'btrfs';
+type Driver = 'overlay' | 'vfs' | 'btrfs' | 'zfs';
 
-/** The store's own root for the btrfs scenario; the harness's otherwise. */
+/** The parent of the zfs scenario's dataset, and the dataset itself (one per run). */
+const ZFS_PARENT = process.env.HUTCH_BENCH_ZFS || process.env.HUTCH_TEST_ZFS || 'hutchtest/hutch';
+const ZFS_DATASET = `${ZFS_PARENT}/bench-${process.pid}`;
+
+function zfsTool(args: string[]): { ok: boolean; why: string } {
+  const r = spawnSync('zfs', args, { encoding: 'utf8' });
+  return { ok: r.status === 0, why: (r.stderr || r.error?.message || '').trim() };
+}
+
+/** The store's own root for the btrfs scenario, the dataset for the zfs one; the harness's otherwise. */
 function rootFor(driver: Driver): Record<string, string> {
+  if (driver === 'zfs') return { HUTCH_ZFS_DATASET: ZFS_DATASET };
   if (driver !== 'btrfs') return {};
   return { HUTCH_ROOT: join(BTRFS, String(process.getuid!()), `bench-${process.pid}`) };
+}
+
+/** Makes the zfs scenario's dataset, or says why it cannot. */
+function prepareZfs(): void {
+  if (process.getuid!() !== 0) throw new Error('the zfs driver is rootful: run the bench as root');
+  if (!zfsTool(['list', '-H', '-o', 'name', ZFS_PARENT]).ok) {
+    throw new Error(
+      `no ZFS dataset ${ZFS_PARENT} (set HUTCH_BENCH_ZFS, or run npm test as root, which makes a zfs-fuse pool)`,
+    );
+  }
+  const made = zfsTool(['create', '-o', 'mountpoint=none', ZFS_DATASET]);
+  if (!made.ok) throw new Error(`zfs create ${ZFS_DATASET}: ${made.why}`);
 }
 
 function imageTar(ctx: ScenarioContext, name: string, mib: number): string {
@@ -53,10 +83,12 @@ function rootCost(driver: Driver, ratioMax: number | undefined): Scenario {
     rounds: 7,
     warmup: 1,
     labels: { hutch: '1 GiB image', peer: '10 MiB image' },
+    ...(driver === 'zfs' ? { rootful: true } : {}),
     setup: (ctx) => {
       if (driver === 'btrfs' && !existsSync(join(BTRFS, String(process.getuid!())))) {
         throw new Error(`no loop-device btrfs for this user at ${BTRFS} (npm test as root makes it)`);
       }
+      if (driver === 'zfs') prepareZfs();
       const e = { ...env, ...rootFor(driver) };
       for (const [name, mib] of [
         ['big', 1024],
@@ -70,8 +102,10 @@ function rootCost(driver: Driver, ratioMax: number | undefined): Scenario {
         throw new Error(`the store got the ${got.stdout.trim()} driver, not ${driver}`);
     },
     teardown: (ctx) => {
-      if (driver === 'btrfs')
+      if (driver === 'btrfs' || driver === 'zfs')
         ctx.run({ argv: ['hutch', 'system', 'reset', '-f'], env: { ...env, ...rootFor(driver) } });
+      // reset keeps the parent dataset (an administrator's): this one was the run's own.
+      if (driver === 'zfs') zfsTool(['destroy', '-r', ZFS_DATASET]);
     },
     hutch: run('bench/big:1'),
     peer: run('bench/small:1'),
@@ -82,6 +116,7 @@ function rootCost(driver: Driver, ratioMax: number | undefined): Scenario {
 export const storage: Scenario[] = [
   rootCost('overlay', 1.5),
   rootCost('btrfs', 1.5),
+  rootCost('zfs', 1.5),
   rootCost('vfs', undefined),
 ];
 

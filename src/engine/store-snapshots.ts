@@ -1,9 +1,10 @@
 /**
  * `hutch system snapshot|snapshots|rollback`: the whole store at one
  * moment, and the way back to it (the disk side is
- * ../runtime/store-snapshots.ts). Only the btrfs driver has them: its
- * layers, container roots and volumes are subvolumes, so a snapshot is a
- * handful of kernel transactions whatever the store's size. Elsewhere a
+ * ../runtime/store-snapshots.ts, and ../runtime/store-snapshots-zfs.ts).
+ * Only the btrfs and zfs drivers have them: their layers, container roots
+ * and volumes are subvolumes or datasets, so a snapshot is a handful of
+ * transactions whatever the store's size. Elsewhere a
  * copy of every layer would cost the store's whole size, so hutch refuses
  * and points at volume snapshots, which work everywhere.
  *
@@ -15,6 +16,8 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { BtrfsDriver } from '../storage/drivers/btrfs.ts';
+import { ZfsDriver } from '../storage/drivers/zfs.ts';
+import { ZfsStoreSnapshots } from '../runtime/store-snapshots-zfs.ts';
 import { StoreSnapshots, validateStoreSnapshotName } from '../runtime/store-snapshots.ts';
 import type { StoreSnapshotRecord } from '../runtime/store-snapshots.ts';
 import { lockFile } from '../sys/lock.ts';
@@ -27,10 +30,11 @@ import { openImageStore } from './images-store.ts';
 
 export function openStoreSnapshots(ctx: Context): StoreSnapshots {
   const { driver } = openImageStore(ctx);
+  if (driver instanceof ZfsDriver) return new ZfsStoreSnapshots(ctx.paths.root, driver);
   if (!(driver instanceof BtrfsDriver)) {
     throw new HutchError(
       'STORE_SNAPSHOT_DRIVER',
-      `store snapshots need the btrfs storage driver; this store uses ${driver.name}`,
+      `store snapshots need the btrfs or zfs storage driver; this store uses ${driver.name}`,
       {
         hint:
           'On btrfs every layer, container root and volume is a subvolume, so the store is snapshotted in a few ' +

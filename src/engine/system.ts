@@ -64,11 +64,12 @@ export async function systemReset(ctx: Context): Promise<void> {
   // Inside the namespace, so files owned by sub-ids can be deleted.
   openStateful(ctx);
   await stopAll(ctx);
+  // First: a zfs store's volumes are mounted datasets, which a recursive delete would empty file by file.
+  releaseDriverStorage(ctx);
   // Volume snapshots may be read-only subvolumes, which a plain recursive delete cannot empty.
   removeTree(join(ctx.paths.root, 'volumes'));
   // So may store snapshots' layers, roots and volumes.
   removeTree(join(ctx.paths.root, 'snapshots'));
-  releaseDriverStorage(ctx);
   for (let attempt = 1; ; attempt++) {
     emptyDir(ctx.paths.root);
     try {

@@ -12,6 +12,8 @@
  * the sender's digest, and only then renames it into place and updates the
  * volume's content (by the same exchange as a rollback). A stream that is
  * damaged, cut short or made from another base leaves nothing behind.
+ * Volumes that are ZFS datasets (a zfs store's) send `zfs send`'s stream
+ * and receive any but btrfs's: ./volume-replication-zfs.ts.
  */
 import { chmodSync, mkdirSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
@@ -39,6 +41,7 @@ import { randomHex } from '../util/random.ts';
 import { which } from '../util/which.ts';
 import type { Context } from './context.ts';
 import { inUseByRunning, openSnapshots, parseSnapshotRef, runningUsers } from './volume-snapshots.ts';
+import { receiveIntoZfs, receiveNewZfs, zfsSend } from './volume-replication-zfs.ts';
 
 function btrfsTool(): string {
   return which('btrfs') ?? '/usr/sbin/btrfs';
@@ -68,8 +71,22 @@ export function sendVolume(ctx: Context, req: SendRequest): AsyncIterable<Buffer
     !ctx.ident.rootless &&
     target.method === 'btrfs' &&
     (base === undefined || base.method === 'btrfs');
+  const z = snaps.volumes.zfsOf(v);
+  const zfsNative =
+    z !== undefined &&
+    req.portable !== true &&
+    !ctx.ident.rootless &&
+    target.method === 'zfs' &&
+    (base === undefined || base.method === 'zfs');
+  // A ZFS snapshot's content is read through a temporary clone, released once sent.
+  const targetView = snaps.openContent(volume, snap);
+  const baseView = base ? snaps.openContent(volume, base.name) : undefined;
+  const release = (): void => {
+    targetView.release();
+    baseView?.release();
+  };
   const header: StreamHeader = {
-    format: native ? 'btrfs' : 'tar',
+    format: native ? 'btrfs' : zfsNative ? 'zfs' : 'tar',
     volume: { name: volume, labels: v.labels, options: v.options, copiedUp: v.copiedUp === true },
     snapshot: {
       name: target.name,
@@ -78,17 +95,25 @@ export function sendVolume(ctx: Context, req: SendRequest): AsyncIterable<Buffer
       digest: snaps.digest(volume, snap),
     },
     ...(base ? { base: { name: base.name, id: base.id, digest: snaps.digest(volume, base.name) } } : {}),
-    root: rootMeta(snaps.dataOf(volume, snap)),
+    root: rootMeta(targetView.path),
     deleted: [],
   };
-  const targetData = snaps.dataOf(volume, snap);
-  const baseData = base ? snaps.dataOf(volume, base.name) : undefined;
+  const targetData = targetView.path;
+  const baseData = baseView?.path;
   if (native) return nativeSend(header, targetData, baseData);
+  if (zfsNative) {
+    release();
+    return zfsSend(header, z, volume, target, base);
+  }
   const changes = treeChanges(targetData, baseData);
   header.deleted = changes.deleted;
   return (async function* () {
-    yield headerBytes(header);
-    yield* tarPayload(targetData, changes);
+    try {
+      yield headerBytes(header);
+      yield* tarPayload(targetData, changes);
+    } finally {
+      release();
+    }
   })();
 }
 
@@ -244,14 +269,15 @@ async function receiveNew(
   }
 }
 
-/** An existing volume: the snapshot is staged among its snapshots, then becomes its content. */
-async function receiveInto(
-  ctx: Context,
+/**
+ * What an existing volume must have for the stream: no snapshot of its
+ * name yet, and the stream's base (same id, same content). Answers the base.
+ */
+function checkIncoming(
   snaps: VolumeSnapshots,
   v: VolumeRecord,
   header: StreamHeader,
-  payload: AsyncIterable<Buffer>,
-): Promise<SnapshotRecord> {
+): SnapshotRecord | undefined {
   const have = snaps.find(v.name, header.snapshot.name);
   if (have) {
     throw new HutchError(
@@ -265,8 +291,8 @@ async function receiveInto(
       },
     );
   }
-  let baseData: string | undefined;
-  if (header.base) {
+  if (!header.base) return undefined;
+  {
     const base = snaps.find(v.name, header.base.name);
     if (!base) throw baseMismatch(v.name, header.base, `volume ${v.name} has no snapshot of that name`);
     if (base.id !== header.base.id) {
@@ -279,8 +305,20 @@ async function receiveInto(
         `${v.name}@${base.name} here does not hold what the sender's did`,
       );
     }
-    baseData = snaps.dataOf(v.name, base.name);
+    return base;
   }
+}
+
+/** An existing volume: the snapshot is staged among its snapshots, then becomes its content. */
+async function receiveInto(
+  ctx: Context,
+  snaps: VolumeSnapshots,
+  v: VolumeRecord,
+  header: StreamHeader,
+  payload: AsyncIterable<Buffer>,
+): Promise<SnapshotRecord> {
+  const base = checkIncoming(snaps, v, header);
+  const baseData = base ? snaps.dataOf(v.name, base.name) : undefined;
   const users = runningUsers(ctx, v.name);
   if (users.length > 0) throw inUseByRunning('receive into', v.name, users);
   const staged = snaps.staging(v.name, `recv-${header.snapshot.name}`);
@@ -311,12 +349,36 @@ export async function receiveVolume(
   if (header.base) validateSnapshotName(header.base.name);
   return withLockAsync(store.volumeLockPath(name), async () => {
     const existing = store.find(name);
+    // A zfs store takes every stream but btrfs's into datasets (./volume-replication-zfs.ts).
+    const z = header.format === 'btrfs' || ctx.ident.rootless ? undefined : store.zfs();
+    const zv = existing ? store.zfsOf(existing) : z;
+    if (header.format === 'zfs' && (z === undefined || zv === undefined)) {
+      throw new HutchError(
+        'STREAM_NEEDS_ROOT',
+        existing && z !== undefined
+          ? `the stream was made by zfs send, and volume ${name} here is no ZFS dataset (it predates them)`
+          : 'the stream was made by zfs send, which only root on a store with the zfs driver can receive',
+        { hint: "Send it again in hutch's portable format: hutch volume send --portable ..." },
+      );
+    }
+    const opts = { rootless: ctx.ident.rootless };
     if (!existing) {
-      const snapshot = await receiveNew(ctx, store, name, header, reader.rest());
+      if (header.base) throw baseMismatch(name, header.base, `there is no volume ${name} here to have it`);
+      const snapshot =
+        z !== undefined
+          ? await receiveNewZfs(opts, store, z, name, header, reader.rest())
+          : await receiveNew(ctx, store, name, header, reader.rest());
       return { volume: name, snapshot, created: true };
     }
     snaps.volume(name);
-    const snapshot = await receiveInto(ctx, snaps, existing, header, reader.rest());
+    if (zv === undefined) {
+      const snapshot = await receiveInto(ctx, snaps, existing, header, reader.rest());
+      return { volume: name, snapshot, created: false };
+    }
+    const base = checkIncoming(snaps, existing, header);
+    const users = runningUsers(ctx, name);
+    if (users.length > 0) throw inUseByRunning('receive into', name, users);
+    const snapshot = await receiveIntoZfs(opts, snaps, zv, existing, header, base, reader.rest());
     return { volume: name, snapshot, created: false };
   });
 }

@@ -8,7 +8,10 @@ import { VolumeStore, parseVolumeOptions } from '../runtime/volumes.ts';
 import type { VolumeRecord } from '../runtime/volumes.ts';
 import { HutchError } from '../util/errors.ts';
 import type { Context } from './context.ts';
-import { openStateful } from './context.ts';
+import { driverOptions, openStateful } from './context.ts';
+import { chooseDriver } from '../storage/drivers/index.ts';
+import { storeDataset } from '../storage/drivers/zfs-probe.ts';
+import { storeDriver } from '../store/store.ts';
 
 /** Hooks the container layer registers: which containers (running or not) use a volume. */
 const usedBy: ((ctx: Context, name: string) => string[])[] = [];
@@ -22,9 +25,20 @@ export function volumeUsers(ctx: Context, name: string): string[] {
   return usedBy.flatMap((f) => f(ctx, name));
 }
 
-/** Enters the namespace and opens the store: volume content belongs to sub-ids. */
+/**
+ * Enters the namespace and opens the store: volume content belongs to
+ * sub-ids. The store's driver is settled first (chosen now for a new
+ * store), since a zfs store keeps volumes as datasets under its recorded
+ * dataset, from the first volume on.
+ */
 export function openVolumes(ctx: Context): VolumeStore {
-  openStateful(ctx);
+  const store = openStateful(ctx);
+  const driver = storeDriver(
+    store,
+    () => chooseDriver(ctx.storageDriver, ctx.paths.root, driverOptions(ctx)),
+    ctx.storageDriver,
+  );
+  if (driver === 'zfs') storeDataset(ctx.paths.root, ctx.zfsDataset, ctx.ident.rootless);
   return new VolumeStore(ctx.paths.root);
 }
 

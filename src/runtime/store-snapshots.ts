@@ -34,6 +34,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import type { BtrfsDriver } from '../storage/drivers/btrfs.ts';
+import type { ZfsDriver } from '../storage/drivers/zfs.ts';
 import { isSubvolume, snapshotReadOnly, snapshotSubvolume } from '../storage/drivers/btrfs-tool.ts';
 import { HutchError } from '../util/errors.ts';
 import { TEMP_MARK, readIfExists, writeJsonAtomic } from '../util/fs-atomic.ts';
@@ -45,7 +46,7 @@ export const STORE_SNAPSHOTS_DIR = 'snapshots';
 export const STORE_SNAPSHOT_RECORD = 'snapshot.json';
 export const ROLLBACK_JOURNAL = '.rollback.json';
 /** In a rollback's work directory: volumes' own snapshots on their way to the restored tree. */
-const OWN_SNAPSHOTS = 'own-snapshots';
+export const OWN_SNAPSHOTS = 'own-snapshots';
 
 export interface StoreSnapshotRecord {
   name: string;
@@ -61,12 +62,17 @@ export interface StoreSnapshotRecord {
   containers: number;
 }
 
-/** Copies a directory's content, metadata and all, reflinked where the filesystem can. */
-function copyDir(src: string, dst: string): void {
+/**
+ * Copies a directory's content, metadata and all, reflinked where the
+ * filesystem can; `link` hard-links files instead, for trees whose files
+ * are only ever replaced by rename, never written in place (images/).
+ */
+export function copyDir(src: string, dst: string, opts: { link?: boolean } = {}): void {
   mkdirSync(dst, { recursive: true, mode: 0o700 });
   if (!existsSync(src)) return;
   const { spawnSync } = process.getBuiltinModule('node:child_process');
-  const r = spawnSync('cp', ['-a', '--reflink=auto', '--', `${src}/.`, `${dst}/`], {
+  const how = opts.link ? '--link' : '--reflink=auto';
+  const r = spawnSync('cp', ['-a', how, '--', `${src}/.`, `${dst}/`], {
     encoding: 'utf8',
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -77,7 +83,7 @@ function copyDir(src: string, dst: string): void {
   }
 }
 
-function listDir(dir: string): string[] {
+export function listDir(dir: string): string[] {
   try {
     return readdirSync(dir);
   } catch {
@@ -105,9 +111,9 @@ export function validateStoreSnapshotName(name: string): void {
 export class StoreSnapshots {
   readonly root: string;
   readonly dir: string;
-  private readonly driver: BtrfsDriver;
+  protected readonly driver: BtrfsDriver | ZfsDriver;
 
-  constructor(root: string, driver: BtrfsDriver) {
+  constructor(root: string, driver: BtrfsDriver | ZfsDriver) {
     this.root = root;
     this.dir = join(root, STORE_SNAPSHOTS_DIR);
     this.driver = driver;
@@ -122,7 +128,7 @@ export class StoreSnapshots {
     return join(this.dir, name);
   }
 
-  private staging(what: string): string {
+  protected staging(what: string): string {
     return join(this.dir, `${TEMP_MARK}${what}-${process.pid}-${randomHex(4)}`);
   }
 
@@ -292,7 +298,7 @@ export class StoreSnapshots {
    * the records replace the current ones, then blobs the snapshot did not
    * have go. Each file appears by rename, whole.
    */
-  private restoreImages(from: string): void {
+  protected restoreImages(from: string): void {
     const blobs = join(this.root, 'images', 'blobs', 'sha256');
     const saved = join(from, 'images', 'blobs', 'sha256');
     mkdirSync(blobs, { recursive: true, mode: 0o700 });
@@ -329,7 +335,7 @@ export class StoreSnapshots {
    * (in a half-built tree, or in the old tree after the swap). Put them
    * aside before that directory is rebuilt, so the next run carries them over.
    */
-  private rescueOwnSnapshots(work: string, volumes: string[]): void {
+  protected rescueOwnSnapshots(work: string, volumes: string[]): void {
     const hold = join(work, OWN_SNAPSHOTS);
     for (const n of volumes) {
       const left = join(work, 'volumes', n, 'snapshots');
@@ -359,7 +365,7 @@ export class StoreSnapshots {
    * in one step (renameat2 RENAME_EXCHANGE): a reader sees the old tree or
    * the new one. The old one stays in the work directory until the end.
    */
-  private swapIn(work: string, what: string, live: string, build: (dir: string) => void): void {
+  protected swapIn(work: string, what: string, live: string, build: (dir: string) => void): void {
     const fresh = join(work, what);
     if (existsSync(fresh)) removeTree(fresh);
     build(fresh);

@@ -11,9 +11,17 @@
  * one step (./volume-tree.ts), so the volume holds the old content or the
  * restored one, never a mix. All of it under the volume's own lock.
  *
+ * A volume whose content is a ZFS dataset (a zfs store's) keeps its
+ * snapshots as ZFS snapshots instead, `DATASET/volumes/NAME@ID`, and its
+ * snapshot directories hold only the record, written last: a snapshot
+ * whose record never arrived is garbage for `system check`. Rollback is
+ * `zfs rollback`, a clone `zfs clone` (../storage/drivers/zfs-volumes.ts).
+ *
  * Whether containers use the volume is the engine's question, not this file's.
  */
-import { chmodSync, mkdirSync, readdirSync, renameSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { newerSnapshotsError } from '../storage/drivers/zfs-volumes.ts';
+import type { ZfsVolumes } from '../storage/drivers/zfs-volumes.ts';
 import { join } from 'node:path';
 import { HutchError } from '../util/errors.ts';
 import { TEMP_MARK, lstatIfExists, readIfExists, writeJsonAtomic } from '../util/fs-atomic.ts';
@@ -43,7 +51,7 @@ export interface SnapshotRecord {
   /** Whether the volume had had the image's content copied in (a clone inherits it). */
   copiedUp?: boolean;
   /** Set on a snapshot made by receive: which stream made it. */
-  received?: { from?: string; format: 'tar' | 'btrfs' };
+  received?: { from?: string; format: 'tar' | 'btrfs' | 'zfs' };
 }
 
 function badSnapshotName(name: string): HutchError {
@@ -187,6 +195,8 @@ export class VolumeSnapshots {
     return this.volumes.withVolumeLock(volume, () => {
       const v = this.volume(volume);
       this.refuseTaken(volume, snap);
+      const z = this.volumes.zfsOf(v);
+      if (z !== undefined) return this.createZfs(z, v, snap);
       const tmp = this.staging(volume, `snap-${snap}`);
       try {
         const method = copyTree(v.mountpoint, join(tmp, '_data'), { readOnly: true });
@@ -206,14 +216,59 @@ export class VolumeSnapshots {
     });
   }
 
+  /** A ZFS snapshot of a dataset volume; its record, staged first, is renamed into place last. */
+  private createZfs(z: ZfsVolumes, v: VolumeRecord, snap: string): SnapshotRecord {
+    this.volumes.ensureContent(v);
+    const id = randomHex(16);
+    const tmp = this.staging(v.name, `snap-${snap}`);
+    try {
+      z.takeSnapshot(v.name, id);
+      return this.publish(tmp, {
+        name: snap,
+        volume: v.name,
+        id,
+        created: new Date().toISOString(),
+        method: 'zfs',
+        size: z.referenced(v.name, id),
+        copiedUp: v.copiedUp === true,
+      });
+    } catch (e) {
+      removeTree(tmp);
+      z.destroySnapshot(v.name, id);
+      throw e;
+    }
+  }
+
+  /** The store's volume datasets, for a snapshot that is a ZFS one. */
+  private zfsFor(rec: SnapshotRecord): ZfsVolumes | undefined {
+    if (rec.method !== 'zfs') return undefined;
+    return this.volumes.zfsOf({ ...this.volumes.get(rec.volume), zfs: true });
+  }
+
+  /**
+   * The snapshot's content as a directory, until `release`: its `_data`,
+   * or for a ZFS snapshot a read-only clone mounted for the while (zfs-fuse
+   * has no `.zfs/snapshot` directory). For use under the volume's lock.
+   */
+  openContent(volume: string, snap: string): { path: string; release: () => void } {
+    const rec = this.get(volume, snap);
+    const z = this.zfsFor(rec);
+    if (z === undefined) return { path: this.dataOf(volume, snap), release: () => undefined };
+    const dir = join(this.dir(volume), `${TEMP_MARK}view-${process.pid}-${randomHex(4)}`);
+    return { path: dir, release: z.view(volume, rec.id, dir) };
+  }
+
   /** Removes one snapshot: out of listings by one rename, then deleted. */
   remove(volume: string, snap: string): void {
     this.volumes.withVolumeLock(volume, () => {
       if (!this.volumes.find(volume)) throw noSuchVolume(volume);
-      this.get(volume, snap);
+      const rec = this.get(volume, snap);
+      const z = this.zfsFor(rec);
       const doomed = join(this.dir(volume), `${TEMP_MARK}rm-${process.pid}-${randomHex(4)}`);
       renameSync(this.path(volume, snap), doomed);
       removeTree(doomed);
+      // After its record: a kill in between leaves a ZFS snapshot nothing lists, which system check reports.
+      z?.destroySnapshot(volume, rec.id);
     });
   }
 
@@ -227,7 +282,19 @@ export class VolumeSnapshots {
     return this.volumes.withVolumeLock(volume, () => {
       const v = this.volume(volume);
       const rec = this.get(volume, snap);
-      this.replaceContent(v, this.dataOf(volume, snap));
+      const z = this.zfsFor(rec);
+      if (z === undefined) {
+        this.replaceContent(v, this.dataOf(volume, snap));
+        return rec;
+      }
+      this.volumes.ensureContent(v);
+      const ids = z.snapshotIds(volume);
+      const listed = new Map(this.list(volume).map((r) => [r.id, r.name]));
+      const newer = ids
+        .slice(ids.indexOf(rec.id) + 1)
+        .flatMap((id) => (listed.has(id) ? [listed.get(id) ?? id] : []));
+      if (newer.length > 0) throw newerSnapshotsError(volume, snap, newer);
+      z.rollback(volume, rec.id);
       return rec;
     });
   }
@@ -259,6 +326,8 @@ export class VolumeSnapshots {
           hint: 'Give the clone a name no volume has (hutch volume ls).',
         });
       }
+      const z = this.zfsFor(rec);
+      if (z !== undefined) return { volume: this.cloneZfs(z, v, rec, newName), method: 'zfs' as const };
       const tmp = join(this.volumes.dir, `${TEMP_MARK}clone-${process.pid}-${randomHex(4)}`);
       mkdirSync(tmp, { mode: 0o700 });
       try {
@@ -286,11 +355,51 @@ export class VolumeSnapshots {
     });
   }
 
+  /**
+   * A clone of a ZFS snapshot: its record is staged, the dataset cloned
+   * under the new name (unmounted), and both appear under the store's lock;
+   * a kill in between leaves a dataset without record, which is garbage.
+   */
+  private cloneZfs(z: ZfsVolumes, v: VolumeRecord, rec: SnapshotRecord, newName: string): VolumeRecord {
+    const record: VolumeRecord = {
+      ...v,
+      name: newName,
+      created: new Date().toISOString(),
+      mountpoint: this.volumes.mountpoint(newName),
+      copiedUp: rec.copiedUp === true,
+      zfs: true,
+    };
+    const tmp = join(this.volumes.dir, `${TEMP_MARK}clone-${process.pid}-${randomHex(4)}`);
+    mkdirSync(join(tmp, '_data'), { recursive: true, mode: 0o700 });
+    try {
+      writeJsonAtomic(join(tmp, 'volume.json'), record);
+      this.volumes.withStoreLock(() => {
+        if (lstatIfExists(join(this.volumes.dir, newName))) {
+          throw new HutchError('VOLUME_EXISTS', `volume ${newName} already exists`);
+        }
+        this.volumes.dropOrphanDataset(z, newName);
+        z.clone(v.name, rec.id, newName);
+        renameSync(tmp, join(this.volumes.dir, newName));
+      });
+    } catch (e) {
+      rmSync(tmp, { recursive: true, force: true });
+      throw e;
+    }
+    z.place(newName, record.mountpoint);
+    return record;
+  }
+
   /** The snapshot's content digest, computed once and kept in its record (a snapshot never changes). */
   digest(volume: string, snap: string): string {
     const rec = this.get(volume, snap);
     if (rec.digest !== undefined) return rec.digest;
-    const digest = treeDigest(this.dataOf(volume, snap));
+    const content = this.openContent(volume, snap);
+    let digest: string;
+    try {
+      digest = treeDigest(content.path);
+    } finally {
+      content.release();
+    }
     // The record sits beside a read-only subvolume, not in it: it can be rewritten.
     writeJsonAtomic(join(this.path(volume, snap), SNAPSHOT_RECORD), { ...rec, digest });
     return digest;

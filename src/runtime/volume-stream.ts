@@ -5,6 +5,7 @@
  *   {header JSON}\n                 StreamHeader: volume, snapshot, base, digests, deletions
  *   payload                         "tar": the added and changed entries;
  *                                   "btrfs": what `btrfs send` wrote (rootful)
+ *                                   "zfs": what `zfs send` wrote (rootful, a zfs store)
  *
  * A full stream's tar holds the whole tree; an incremental one (with a
  * base) holds what differs from the base, each with its parent directories
@@ -31,7 +32,7 @@ export const STREAM_MAGIC = 'HUTCH-VOLUME-STREAM 1';
 /** A header (deleted paths included) larger than this is not one of ours. */
 const MAX_HEADER = 256 * 1024 * 1024;
 
-export type StreamFormat = 'tar' | 'btrfs';
+export type StreamFormat = 'tar' | 'btrfs' | 'zfs';
 
 export interface StreamHeader {
   format: StreamFormat;
@@ -237,7 +238,7 @@ export class StreamReader {
       throw damaged('its header is not JSON');
     }
     const ok =
-      (h.format === 'tar' || h.format === 'btrfs') &&
+      (h.format === 'tar' || h.format === 'btrfs' || h.format === 'zfs') &&
       typeof h.snapshot?.name === 'string' &&
       typeof h.snapshot.id === 'string' &&
       typeof h.snapshot.digest === 'string' &&

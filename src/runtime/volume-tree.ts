@@ -32,7 +32,7 @@ import { log } from '../util/log.ts';
 import { randomHex } from '../util/random.ts';
 
 /** How a tree was copied: users see it, since a plain copy costs the whole size. */
-export type CopyMethod = 'btrfs' | 'reflink' | 'copy';
+export type CopyMethod = 'btrfs' | 'zfs' | 'reflink' | 'copy';
 
 /**
  * An empty directory for volume content: a subvolume where the store is on

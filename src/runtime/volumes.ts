@@ -38,6 +38,8 @@ import type { Stats } from 'node:fs';
 import { join } from 'node:path';
 import { parseMountInfo } from '../host/cgroups.ts';
 import { isSubvolume } from '../storage/drivers/btrfs-tool.ts';
+import { recordedDataset } from '../storage/drivers/zfs-probe.ts';
+import { ZfsVolumes } from '../storage/drivers/zfs-volumes.ts';
 import { withLock } from '../sys/lock.ts';
 import { sys } from '../sys/native.ts';
 import { errnoCode, HutchError } from '../util/errors.ts';
@@ -66,6 +68,8 @@ export interface VolumeRecord {
   gid?: number;
   /** The image's content was copied in at the first mount; it never is again. */
   copiedUp?: boolean;
+  /** The content is the ZFS dataset DATASET/volumes/NAME (a zfs store's volumes since snapshots came to ZFS). */
+  zfs?: boolean;
 }
 
 export interface CreateVolumeOptions {
@@ -239,10 +243,59 @@ function parseKindQuietly(v: VolumeRecord): VolumeKind {
 export class VolumeStore {
   readonly dir: string;
   readonly lockPath: string;
+  private readonly root: string;
+  /** null: the store is not a zfs one; undefined: not asked yet. */
+  private zfsVolumes: ZfsVolumes | null | undefined;
 
   constructor(root: string) {
+    this.root = root;
     this.dir = join(root, 'volumes');
     this.lockPath = join(this.dir, LOCK_NAME);
+  }
+
+  /**
+   * Where a zfs store keeps volumes as datasets (../storage/drivers/zfs-volumes.ts);
+   * undefined for other stores. Only a zfs store records a dataset, and only root makes one.
+   */
+  zfs(): ZfsVolumes | undefined {
+    if (this.zfsVolumes === undefined) {
+      const dataset = recordedDataset(this.root);
+      this.zfsVolumes = dataset === undefined ? null : new ZfsVolumes(dataset);
+    }
+    return this.zfsVolumes ?? undefined;
+  }
+
+  /** The volume's datasets when its content is one; undefined for a directory's content. */
+  zfsOf(v: VolumeRecord): ZfsVolumes | undefined {
+    if (v.zfs !== true) return undefined;
+    const z = this.zfs();
+    if (z === undefined) {
+      throw new HutchError(
+        'VOLUME_CORRUPT',
+        `volume ${v.name} says its content is a ZFS dataset, but this store has none`,
+        {
+          hint: `Remove it with: hutch volume rm -f ${v.name}`,
+        },
+      );
+    }
+    return z;
+  }
+
+  /**
+   * Mounts a dataset volume's content where it is missing (after a reboot or a
+   * restart of zfs-fuse, or a create killed before its mount): its `_data`
+   * would otherwise be an empty directory that writes go to. A receive
+   * killed half way is rolled back to its base here too. For use under the
+   * volume's lock, which removal and receive hold too.
+   */
+  ensureContent(v: VolumeRecord): void {
+    const z = this.zfsOf(v);
+    if (z === undefined) return;
+    const data = lstatIfExists(v.mountpoint);
+    const dir = lstatIfExists(join(v.mountpoint, '..'));
+    if (!data || !dir || data.dev === dir.dev) z.place(v.name, v.mountpoint);
+    if (z.finishInterrupted(v.name))
+      log.warn(`volume ${v.name}: a receive was interrupted; rolled back to its base`);
   }
 
   mountpoint(name: string): string {
@@ -373,6 +426,8 @@ export class VolumeStore {
         if (kind.uid !== undefined) record.uid = kind.uid;
         if (kind.gid !== undefined) record.gid = kind.gid;
       }
+      const z = kind.kind === 'plain' ? this.zfs() : undefined;
+      if (z !== undefined) return this.createDataset(z, record);
       const tmp = mkdtempSync(join(this.dir, TEMP_MARK));
       try {
         const data = join(tmp, '_data');
@@ -387,6 +442,47 @@ export class VolumeStore {
       }
       return record;
     });
+  }
+
+  /**
+   * A volume whose content is a dataset, under the store's lock: the record
+   * is staged, the dataset made unmounted under the volume's name, the
+   * record renamed into place, then the dataset mounted at `_data`. Killed
+   * before the record's rename, a dataset without record is left, which
+   * the sweep (and a create of the same name) destroys; killed after it,
+   * the volume exists and ensureContent mounts it at its next use.
+   */
+  private createDataset(z: ZfsVolumes, base: VolumeRecord): VolumeRecord {
+    const record: VolumeRecord = { ...base, zfs: true };
+    this.dropOrphanDataset(z, record.name);
+    const tmp = mkdtempSync(join(this.dir, TEMP_MARK));
+    try {
+      mkdirSync(join(tmp, '_data'), { mode: 0o755 });
+      writeJsonAtomic(join(tmp, 'volume.json'), record);
+      z.create(record.name);
+      renameSync(tmp, join(this.dir, record.name));
+    } catch (e) {
+      rmSync(tmp, { recursive: true, force: true });
+      try {
+        z.destroy(record.name);
+      } catch (cleanup) {
+        log.debug(`leaving the dataset of ${record.name} for the sweep: ${(cleanup as Error).message}`);
+      }
+      throw e;
+    }
+    z.place(record.name, record.mountpoint);
+    chmodSync(record.mountpoint, 0o755); // not the umask's idea of it
+    if (record.uid !== undefined || record.gid !== undefined) chownData(record.mountpoint, record);
+    return record;
+  }
+
+  /**
+   * A dataset with a volume's name but no record is what a killed create,
+   * clone or remove left (each makes or drops such a dataset under the
+   * store's lock, which the caller holds): it holds nothing of any volume.
+   */
+  dropOrphanDataset(z: ZfsVolumes, name: string): void {
+    if (this.read(name) === undefined && z.exists(name)) z.destroy(name);
   }
 
   /**
@@ -411,11 +507,16 @@ export class VolumeStore {
         throw noSuchVolume(name);
       }
       const dir = join(this.dir, name);
+      // A dataset's content is unmounted first (a killed remove leaves the volume whole,
+      // mounted again at its next use); its destroy comes after the record is gone.
+      const z = this.zfsOf(v);
+      if (z !== undefined && z.exists(name)) z.unplace(name);
       refuseIfMounted(dir, name);
       const doomed = join(this.dir, `${TEMP_MARK}rm-${process.pid}-${randomHex(4)}`);
       // Gone from listings at once; a crash while deleting leaves a .tmp-* for cleanupTemp.
       renameSync(dir, doomed);
       removeTree(doomed); // its snapshots too, read-only subvolumes included
+      z?.destroy(name); // with its snapshots; a dataset left by a crash is an orphan the sweep takes
       return true;
     });
   }
@@ -484,12 +585,40 @@ export class VolumeStore {
     return this.withVolumeLock(name, () => this.copyUpLocked(name, source));
   }
 
+  /**
+   * Copy-up into a dataset volume: in place, between a mark on the dataset
+   * and the record's `copiedUp`, so a copy killed half way is emptied and
+   * made again by the next one (see ZfsVolumes.markCopying).
+   */
+  private copyUpDataset(z: ZfsVolumes, v: VolumeRecord, source: string | undefined): boolean {
+    const src = source === undefined ? undefined : lstatIfExists(source);
+    let copied = false;
+    if (z.copying(v.name)) emptyDir(v.mountpoint);
+    if (source !== undefined && src?.isDirectory() && readdirSync(v.mountpoint).length === 0) {
+      z.markCopying(v.name, true);
+      copyChildren(source, v.mountpoint);
+      const given = v.uid !== undefined || v.gid !== undefined;
+      if (!given) {
+        chownSync(v.mountpoint, src.uid, src.gid);
+        chmodSync(v.mountpoint, src.mode & 0o7777);
+      }
+      utimesSync(v.mountpoint, src.atimeMs / 1000, src.mtimeMs / 1000);
+      copied = true;
+    }
+    writeJsonAtomic(join(this.dir, v.name, 'volume.json'), { ...v, copiedUp: true });
+    if (copied) z.markCopying(v.name, false);
+    return copied;
+  }
+
   private copyUpLocked(name: string, source: string | undefined): boolean {
     return this.locked(() => {
       const v = this.get(name);
+      this.ensureContent(v);
       if (v.copiedUp) return false;
       const kind = parseKindQuietly(v);
       if (kind.kind === 'tmpfs') return false;
+      const z = this.zfsOf(v);
+      if (z !== undefined) return this.copyUpDataset(z, v, source);
       let copied = false;
       const src = source === undefined ? undefined : lstatIfExists(source);
       // The source itself must be a real directory: a link there is not followed.
@@ -505,6 +634,10 @@ export class VolumeStore {
       return copied;
     });
   }
+}
+
+function emptyDir(dir: string): void {
+  for (const n of readdirSync(dir)) rmSync(join(dir, n), { recursive: true, force: true });
 }
 
 function chownData(data: string, v: { uid?: number; gid?: number }): void {

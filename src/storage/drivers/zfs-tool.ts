@@ -66,8 +66,13 @@ export function zfsOrThrow(args: string[], what: string): string {
  * it even with canmount=noauto, so "already mounted" is success.
  */
 export function mountDataset(name: string): void {
-  const r = zfs(['mount', name]);
-  if (r.ok || /already mounted/.test(r.error)) return;
+  // "busy" for a while after an unmount, or while a killed command's zfs child still runs: retried up to 3 s.
+  for (let attempt = 0; attempt < 60; attempt++) {
+    const r = zfs(['mount', name]);
+    if (r.ok || /already mounted/.test(r.error)) return;
+    if (!/busy/.test(r.error)) break;
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+  }
   zfsOrThrow(['mount', name], `mounting ${name}`);
 }
 
@@ -85,11 +90,11 @@ export function unmountDataset(name: string): void {
  * A dataset stays busy for good while another mount namespace holds a copy
  * of its mount (one made while it was mounted): the error says so.
  */
-export function zfsAfterUnmount(args: string[], what: string): void {
+export function zfsAfterUnmount(args: string[], what: string, opts: { tries?: number } = {}): void {
   for (let attempt = 0; ; attempt++) {
     const r = zfs(args);
     if (r.ok) return;
-    if (!/busy/.test(r.error) || attempt >= 10) {
+    if (!/busy/.test(r.error) || attempt >= (opts.tries ?? 10)) {
       throw new HutchError('STORAGE', `${what} failed: ${r.error}`, {
         hint: 'Another mount namespace may hold a copy of its mount (grep its name in /proc/*/mountinfo), or a process uses a file in it.',
       });
@@ -153,4 +158,22 @@ export function numericProps(name: string, props: string[]): Record<string, numb
     if (prop) values[prop] = Number.parseFloat(value ?? '');
   }
   return values;
+}
+
+/**
+ * Store snapshots (../../runtime/store-snapshots-zfs.ts) are recursive
+ * snapshots `DATASET@st-<hex>`: a dataset holding one is retired, never
+ * destroyed, until the store snapshot goes.
+ */
+export const STORE_SNAP_PREFIX = 'st-';
+
+/** Datasets (full names) holding a store snapshot, from one listing of the pool under `parent`. */
+export function pinnedByStoreSnapshots(parent: string): Set<string> {
+  const r = zfs(['list', '-H', '-t', 'snapshot', '-o', 'name', '-r', parent]);
+  const out = new Set<string>();
+  for (const line of r.ok ? r.stdout.split('\n') : []) {
+    const at = line.indexOf('@');
+    if (at > 0 && line.startsWith(STORE_SNAP_PREFIX, at + 1)) out.add(line.slice(0, at));
+  }
+  return out;
 }

@@ -52,13 +52,16 @@ import {
   listDatasets,
   mountDataset,
   numericProps,
+  pinnedByStoreSnapshots,
   REMOVED_PROP,
+  STORE_SNAP_PREFIX,
   unmountDataset,
   zfs,
   zfsAfterUnmount,
   zfsOrThrow,
 } from './zfs-tool.ts';
 import type { Dataset } from './zfs-tool.ts';
+import { ZfsVolumes } from './zfs-volumes.ts';
 
 /** The snapshot every clone of a layer is made from. */
 const SNAP = 'hutch';
@@ -160,11 +163,14 @@ export class ZfsDriver implements LayerDriver {
    */
   sweepAbandoned(): void {
     const all = this.datasets();
+    // Listed only when something is retired (rare): one spawn less for every command.
+    let pinned: Set<string> | undefined;
     for (const d of all) {
       const name = this.childName(d.name, this.layersDs) ?? this.childName(d.name, this.containersDs);
       if (name === undefined) continue;
       const stale = name.startsWith(TEMP_MARK) && !this.ownerAlive(name);
-      const orphan = d.removed && !all.some((o) => o.origin === `${d.name}@${SNAP}`);
+      let orphan = d.removed && !all.some((o) => o.origin === `${d.name}@${SNAP}`);
+      if (orphan) orphan = !(pinned ??= pinnedByStoreSnapshots(this.dataset)).has(d.name);
       if (!stale && !orphan) continue;
       try {
         this.destroy(d.name, { sweeping: true });
@@ -304,6 +310,16 @@ export class ZfsDriver implements LayerDriver {
       log.debug(`${ds} has clones: kept (${REMOVED_PROP}=1) until the last is destroyed`);
       return;
     }
+    if (pinnedByStoreSnapshots(ds).has(ds)) {
+      // Out of the way of its container's directory, which goes now; a store rollback mounts it again.
+      const at = this.mountPointOf(ds);
+      unmountDataset(ds);
+      if (at !== undefined && isMountPoint(at)) unmountPath(at);
+      zfsOrThrow(['set', 'mountpoint=none', ds], `unmounting ${ds}`);
+      if (at !== undefined) dropMountPoint(at);
+      log.debug(`${ds} is in a store snapshot: kept (${REMOVED_PROP}=1) until that goes`);
+      return;
+    }
     // Renamed before it is destroyed: a rename fails while the dataset is busy, leaving it whole
     // (a destroy would take its snapshot first), and a destroy that fails after it no longer
     // holds the name the same layer, pulled again, needs. The name is garbage the sweep takes.
@@ -357,10 +373,15 @@ export class ZfsDriver implements LayerDriver {
   /**
    * Destroys every dataset of the store, for `system reset` (whose plain
    * recursive delete would empty mounted datasets file by file and leave
-   * them behind). Container roots first: they are clones of layers. The
-   * parent dataset stays: the administrator made it.
+   * them behind). Volumes first (./zfs-volumes.ts), then container roots:
+   * they are clones of layers. The parent dataset stays: the administrator made it.
    */
   destroyAll(): void {
+    try {
+      new ZfsVolumes(this.dataset).destroyAll();
+    } catch (e) {
+      log.warn(`${(e as Error).message}: the volumes' datasets are left under ${this.dataset}`);
+    }
     for (const ds of [this.containersDs, this.layersDs]) {
       if (!datasetExists(ds)) continue;
       try {
@@ -374,9 +395,49 @@ export class ZfsDriver implements LayerDriver {
         log.warn(`${(e as Error).message}: left retired under ${this.dataset}`);
       }
     }
+    // Store snapshots' recursive snapshots start at the parent itself: those go too.
+    const own = zfs(['list', '-H', '-t', 'snapshot', '-o', 'name', '-r', this.dataset]);
+    for (const snap of own.ok ? own.stdout.split('\n') : []) {
+      if (snap.startsWith(`${this.dataset}@${STORE_SNAP_PREFIX}`)) zfs(['destroy', '-r', snap]);
+    }
     this.known.clear();
     const { spawnSync } = process.getBuiltinModule('node:child_process');
     spawnSync('umount', [this.layout.home], { stdio: 'ignore' }); // the private bind mount of open()
+  }
+
+  /** Container ids whose root is a dataset hutch counts (not retired), for store snapshots. */
+  containerRoots(): string[] {
+    return this.datasets()
+      .filter((d) => !d.removed)
+      .map((d) => this.childName(d.name, this.containersDs))
+      .filter((n): n is string => n !== undefined && !n.startsWith('.'));
+  }
+
+  /** The dataset of a layer (`layer`) or of a container's root (`root`). */
+  datasetOf(kind: 'layer' | 'root', id: string): string {
+    return `${kind === 'layer' ? this.layersDs : this.containersDs}/${id}`;
+  }
+
+  /**
+   * Makes a retired dataset a layer or container root again (a store
+   * rollback bringing back what was removed after the snapshot); a root is
+   * placed and mounted where the container expects it. False when there
+   * is no such dataset.
+   */
+  reviveRetired(kind: 'layer' | 'root', id: string): boolean {
+    const ds = this.datasetOf(kind, id);
+    if (!datasetExists(ds)) return false;
+    zfsOrThrow(['inherit', REMOVED_PROP, ds], `reviving ${ds}`);
+    this.known.set(ds, false);
+    const at = this.mountPointOf(ds);
+    if (kind === 'root' && at !== undefined) {
+      mkdirSync(this.layout.container(id), { recursive: true, mode: 0o700 });
+      zfsOrThrow(['set', `mountpoint=${at}`, ds], `placing ${ds}`);
+      this.ensureMounted(ds, at);
+    } else if (at !== undefined) {
+      zfsOrThrow(['set', `mountpoint=${at}`, ds], `placing ${ds}`);
+    }
+    return true;
   }
 
   listLayers(kind: 'image' | 'shifted' = 'image'): string[] {
@@ -425,6 +486,11 @@ export class ZfsDriver implements LayerDriver {
   removeContainer(containerId: string): void {
     const ds = `${this.containersDs}/${containerId}`;
     if (this.exists(ds)) this.destroy(ds);
+    // A retired root still mounted (a removal killed half way) holds the directory: unmounted first.
+    if (isMountPoint(this.rootOf(containerId))) {
+      unmountDataset(ds);
+      unmountPath(this.rootOf(containerId));
+    }
     dropMountPoint(this.rootOf(containerId));
     rmSync(this.layout.container(containerId), { recursive: true, force: true });
   }

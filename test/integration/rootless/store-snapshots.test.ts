@@ -212,7 +212,7 @@ describe('store snapshots on other drivers', { skip: rootless ? false : 'runs as
   it('are refused with the reason and what works instead', () => {
     const r = box.hutch(['system', 'snapshot', 's1'], { stdio: ['ignore', 'pipe', 'pipe'] });
     assert.equal(r.status, 125);
-    assert.match(r.stderr, /store snapshots need the btrfs storage driver; this store uses overlay/);
+    assert.match(r.stderr, /store snapshots need the btrfs or zfs storage driver; this store uses overlay/);
     assert.match(r.stderr, /hutch volume snapshot VOLUME NAME/);
   });
 });
