@@ -27,6 +27,7 @@ import { openContainers } from './containers/open.ts';
 import { isRunning, stopContainer } from './containers/stop.ts';
 import type { Context } from './context.ts';
 import { openImageStore } from './images-store.ts';
+import { VolumeStore } from '../runtime/volumes.ts';
 
 export function openStoreSnapshots(ctx: Context): StoreSnapshots {
   const { driver } = openImageStore(ctx);
@@ -49,13 +50,20 @@ export function openStoreSnapshots(ctx: Context): StoreSnapshots {
 
 /**
  * Every lock that guards records the snapshot reads or rollback replaces:
- * no image, container, volume or network appears or goes meanwhile.
- * Taken in one order everywhere (snapshots first), waiting.
+ * no image, container, volume or network appears or goes meanwhile, and no
+ * volume is snapshotted, rolled back, received into or copied up. Taken in
+ * one order everywhere, waiting: the snapshots' lock, then each volume's own
+ * (of the volumes there now and, for a rollback, those the snapshot brings
+ * back; by name, as every other command takes a volume's lock before
+ * volumes.lock and never with more than one), then the stores' locks.
  */
-function lockStore(ctx: Context, snaps: StoreSnapshots): () => void {
+function lockStore(ctx: Context, snaps: StoreSnapshots, restored: string[] = []): () => void {
   const root = ctx.paths.root;
+  const volumes = new VolumeStore(root);
+  const names = [...new Set([...volumes.list().map((v) => v.name), ...restored])].sort();
   const paths = [
     snaps.lockPath,
+    ...names.map((n) => volumes.volumeLockPath(n)),
     join(root, 'images', 'images.lock'),
     join(root, 'containers', 'containers.lock'),
     join(root, 'volumes', 'volumes.lock'),
@@ -148,7 +156,7 @@ export async function rollbackStore(
     );
   }
   for (const u of users) await stopContainer(c, u.id, undefined);
-  const release = lockStore(ctx, snaps);
+  const release = lockStore(ctx, snaps, snap.volumes);
   try {
     // One started meanwhile would keep the old root and volumes: look again, under the locks.
     const again = running();

@@ -162,6 +162,30 @@ describe(
       assert.deepEqual(findings(), []);
     });
 
+    it("rollback waits for a volume's own lock (a snapshot, receive or copy-up of it in progress)", async () => {
+      const lock = join(box.root, 'volumes', '.locks', 'app');
+      // Another command working on volume app, as flock(2) holds it: the lock hutch's volume commands take.
+      const holder = spawn(HUTCH, ['unshare', 'flock', lock, 'sleep', '3'], {
+        env: box.env,
+        stdio: 'ignore',
+      });
+      const ended = new Promise((r) => holder.on('close', r));
+      try {
+        for (let i = 0; i < 100 && h(['unshare', 'flock', '-n', lock, 'true']).status === 0; i++) {
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        const t0 = Date.now();
+        ok(h(['system', 'rollback', 'before-pull']), 'rollback');
+        const waited = Date.now() - t0;
+        assert.ok(waited >= 1500, `the rollback took ${waited} ms: it did not wait for the volume's lock`);
+      } finally {
+        holder.kill('SIGKILL');
+        await ended;
+      }
+      assert.deepEqual(state(), before1);
+      assert.deepEqual(findings(), []);
+    });
+
     it('a rollback killed part way is finished by the next, volumes keeping their own snapshots', async () => {
       for (const delay of [60, 180, 400, 800]) {
         ok(h(['volume', 'create', `extra${delay}`]), 'volume create');
