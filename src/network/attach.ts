@@ -72,19 +72,29 @@ export interface AttachRequest {
   allow: string[];
 }
 
+/**
+ * The files of a container's network helpers. Sockets are named by the
+ * short ID: a socket's path must fit in 107 bytes (sun_path), and with the
+ * full ID it would not under a long runtime directory
+ * (/run/user/UID/... is 40 bytes before the ID's 64).
+ */
 function helperFiles(
   runroot: string,
   id: string,
 ): Record<'pid' | 'sock' | 'log' | 'handoff' | 'keep', string> {
   const base = netnsPath(runroot, id);
+  const short = netnsPath(runroot, id.slice(0, 12));
   return {
     pid: `${base}.pid`,
-    sock: `${base}.sock`,
+    sock: `${short}.sock`,
     log: `${base}.log`,
-    handoff: `${base}.handoff`,
-    keep: `${base}.handoff.keep`,
+    handoff: `${short}.handoff`,
+    keep: `${short}.handoff.keep`,
   };
 }
+
+/** The longest path a socket can be bound to (sun_path less its NUL). */
+const SOCKET_PATH_MAX = 107;
 
 function tool(name: string): string {
   const path = which(name);
@@ -133,7 +143,8 @@ export async function attachNetwork(req: AttachRequest): Promise<NetworkState> {
       const gateway = defaultRoute(routeTable)?.gateway;
       const host = hostAddresses(defaultRoute(routeTable)?.iface);
       const split = req.allow.length > 0 ? splitForAllowlist(ports, host) : { pasta: ports, forward: [] };
-      const canHandOff = req.handoff === true && kernelCanHandOff();
+      // A runtime directory too deep for the helper's sockets leaves the ports to pasta.
+      const canHandOff = req.handoff === true && files.keep.length <= SOCKET_PATH_MAX && kernelCanHandOff();
       const handed = canHandOff && req.allow.length === 0 ? handoffPorts(ports) : [];
       const handGateway = canHandOff && req.hostLoopback ? gateway : undefined;
       const handoffPid =

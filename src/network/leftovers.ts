@@ -9,7 +9,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { detachNetwork, isNetworkHelper } from './attach.ts';
 import { netnsDir } from './netns.ts';
 
-const ID = /^([0-9a-f]{64})(?:\.(?:pid|sock|log|handoff(?:\.keep|\.new)?))?$/;
+const ID = /^([0-9a-f]{64})(?:\.(?:pid|log))?$/;
+/** Sockets are named by the short ID (see helperFiles in attach.ts). */
+const SHORT = /^([0-9a-f]{12})\.(?:sock|handoff(?:\.keep|\.new)?)$/;
 
 export interface NetworkLeftovers {
   files: string[];
@@ -32,9 +34,17 @@ export function networkLeftovers(runroot: string): Map<string, NetworkLeftovers>
   } catch {
     // No container has had a user-mode network since boot.
   }
+  const ids = names.flatMap((n) => ID.exec(n)?.[1] ?? []);
+  // A short ID stands for the full one of the same container when its files are there, else for itself.
+  const idOf = (name: string): string | undefined => {
+    const full = ID.exec(name)?.[1];
+    if (full) return full;
+    const short = SHORT.exec(name)?.[1];
+    return short ? (ids.find((i) => i.startsWith(short)) ?? short) : undefined;
+  };
   for (const n of names) {
-    const m = ID.exec(n);
-    if (m) entry(m[1]!).files.push(`${dir}/${n}`);
+    const id = idOf(n);
+    if (id) entry(id).files.push(`${dir}/${n}`);
   }
   const prefix = `${dir}/`;
   for (const p of readdirSync('/proc')) {
@@ -43,8 +53,8 @@ export function networkLeftovers(runroot: string): Map<string, NetworkLeftovers>
       if (!isNetworkHelper(readFileSync(`/proc/${p}/comm`, 'utf8').trim())) continue;
       const argv = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
       const ns = argv.find((a) => a.startsWith(prefix));
-      const m = ns ? ID.exec(ns.slice(prefix.length)) : null;
-      if (m) entry(m[1]!).helpers.push(Number(p));
+      const id = ns ? idOf(ns.slice(prefix.length)) : undefined;
+      if (id) entry(id).helpers.push(Number(p));
     } catch {
       // Ended meanwhile, or not ours to read.
     }

@@ -11,6 +11,7 @@ import { createSocket } from 'node:dgram';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import type { Server } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { testHosts } from '../../setup/testhosts.ts';
@@ -209,6 +210,32 @@ describe('rootless networking', { skip: NEEDS_REGISTRY || NO_PASTA }, () => {
     }
     assert.deepEqual(helpers(), []);
     assert.deepEqual(box.problems(), []);
+  });
+
+  it('a deep runtime directory still hands published ports over: its sockets are named by the short ID', async () => {
+    // 60 bytes before netns/: with the full ID the helper's sockets would not fit in sun_path (107).
+    const runroot = `${tmpdir()}/hutch-deep-${process.pid}-`.padEnd(60, 'r');
+    mkdirSync(runroot, { recursive: true, mode: 0o700 });
+    const deep = sandbox({ HUTCH_RUNROOT: runroot });
+    try {
+      const run = (args: string[]): string => {
+        const r = deep.hutch(args);
+        assert.equal(r.status, 0, `hutch ${args.join(' ')}: ${r.stderr}`);
+        return r.stdout;
+      };
+      run(['pull', '-q', img()]);
+      const port = await freePort();
+      run(['run', '-d', '--name', 'deep', '-p', `127.0.0.1:${port}:80`, img(), ...HTTPD]);
+      assert.equal(await until('httpd', async () => httpGet(`http://127.0.0.1:${port}/i.html`)), 'hello\n');
+      const listener = execFileSync('ss', ['-Hltnp', `sport = :${port}`], { encoding: 'utf8' });
+      assert.match(listener, /"httpd"/, `the port is handed over, not relayed: ${listener}`);
+      run(['rm', '-f', 'deep']);
+      assert.deepEqual(networkHelpers(runroot), []);
+      assert.deepEqual(netnsListing(runroot), []);
+    } finally {
+      deep.cleanup();
+      rmSync(runroot, { recursive: true, force: true });
+    }
   });
 
   it('port_handoff = false publishes through pasta alone', async () => {
