@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { treeDigest } from '../runtime/volume-digest.ts';
 import { SNAPSHOTS_DIR } from '../runtime/volume-snapshots.ts';
 import type { SnapshotRecord, VolumeSnapshots } from '../runtime/volume-snapshots.ts';
-import { applyTarPayload, damaged, headerBytes } from '../runtime/volume-stream.ts';
+import { applyTarPayload, damaged, feedReceiver, headerBytes } from '../runtime/volume-stream.ts';
 import type { StreamHeader } from '../runtime/volume-stream.ts';
 import { parseVolumeOptions } from '../runtime/volumes.ts';
 import type { VolumeRecord, VolumeStore } from '../runtime/volumes.ts';
@@ -64,18 +64,8 @@ export async function* zfsSend(
 }
 
 /** Feeds `payload` to `zfs receive ARGS`; a refusal is the stream's fault or the base's. */
-async function zfsReceive(args: string[], payload: AsyncIterable<Buffer>): Promise<void> {
-  const { spawn } = process.getBuiltinModule('node:child_process');
-  const child = spawn(zfsTool() ?? 'zfs', ['receive', ...args], { stdio: ['pipe', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  const exited = new Promise<number>((resolve) => child.on('close', (code) => resolve(code ?? -1)));
-  child.stdin.on('error', () => undefined); // a receive that gave up: its exit says why
-  for await (const chunk of payload) {
-    if (!child.stdin.write(chunk)) await new Promise((r) => child.stdin.once('drain', r));
-  }
-  child.stdin.end();
-  if ((await exited) !== 0) throw damaged(`zfs receive failed: ${stderr.trim().split('\n').at(-1) ?? ''}`);
+function zfsReceive(args: string[], payload: AsyncIterable<Buffer>): Promise<void> {
+  return feedReceiver(zfsTool() ?? 'zfs', ['receive', ...args], payload, 'zfs receive');
 }
 
 function record(volume: string, header: StreamHeader, z: ZfsVolumes, digest: string): SnapshotRecord {

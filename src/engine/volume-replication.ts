@@ -26,6 +26,7 @@ import {
   StreamReader,
   applyTarPayload,
   damaged,
+  feedReceiver,
   headerBytes,
   rootMeta,
   tarPayload,
@@ -142,18 +143,8 @@ async function* nativeSend(
   }
 }
 
-async function nativeReceive(dir: string, payload: AsyncIterable<Buffer>): Promise<void> {
-  const { spawn } = process.getBuiltinModule('node:child_process');
-  const child = spawn(btrfsTool(), ['receive', '-e', dir], { stdio: ['pipe', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  const exited = new Promise<number>((resolve) => child.on('close', (code) => resolve(code ?? -1)));
-  child.stdin.on('error', () => undefined); // a receive that gave up: its exit says why
-  for await (const chunk of payload) {
-    if (!child.stdin.write(chunk)) await new Promise((r) => child.stdin.once('drain', r));
-  }
-  child.stdin.end();
-  if ((await exited) !== 0) throw damaged(`btrfs receive failed: ${stderr.trim().split('\n').at(-1) ?? ''}`);
+function nativeReceive(dir: string, payload: AsyncIterable<Buffer>): Promise<void> {
+  return feedReceiver(btrfsTool(), ['receive', '-e', dir], payload, 'btrfs receive');
 }
 
 export interface ReceiveResult {

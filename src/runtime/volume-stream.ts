@@ -56,6 +56,30 @@ export function damaged(why: string): HutchError {
   });
 }
 
+/**
+ * Feeds a stream's payload to the filesystem's own receiver (`btrfs receive`,
+ * `zfs receive`) on its stdin; a refusal is the stream's fault or the base's,
+ * told with the receiver's last line.
+ */
+export async function feedReceiver(
+  program: string,
+  args: string[],
+  payload: AsyncIterable<Buffer>,
+  what: string,
+): Promise<void> {
+  const { spawn } = process.getBuiltinModule('node:child_process');
+  const child = spawn(program, args, { stdio: ['pipe', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const exited = new Promise<number>((resolve) => child.on('close', (code) => resolve(code ?? -1)));
+  child.stdin.on('error', () => undefined); // a receive that gave up: its exit says why
+  for await (const chunk of payload) {
+    if (!child.stdin.write(chunk)) await new Promise((r) => child.stdin.once('drain', r));
+  }
+  child.stdin.end();
+  if ((await exited) !== 0) throw damaged(`${what} failed: ${stderr.trim().split('\n').at(-1) ?? ''}`);
+}
+
 // ---- send ------------------------------------------------------------------------------------------
 
 function typeBits(st: BigIntStats): bigint {

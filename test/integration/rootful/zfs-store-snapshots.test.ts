@@ -18,20 +18,10 @@ import { checkConsistency, killAtRandom } from '../../support/fault.ts';
 import { HUTCH, sandbox } from '../../support/hutch.ts';
 import type { Result, Sandbox } from '../../support/hutch.ts';
 import { NEEDS_REGISTRY, REGISTRY } from '../../support/images.ts';
+import { allFindings, ok, sortedLines, storeState } from '../../support/store-state.ts';
+import type { StoreState } from '../../support/store-state.ts';
 import { treeSum as exactSum } from '../../support/volumes.ts';
 import { NEEDS_ZFS, childDataset, destroyDataset, zfs } from '../../support/zfs.ts';
-
-function ok(r: Result, what: string): Result {
-  assert.equal(r.status, 0, `${what}: ${r.stdout}${r.stderr}`);
-  return r;
-}
-
-function lines(r: Result): string[] {
-  return r.stdout
-    .split('\n')
-    .filter((l) => l !== '')
-    .sort();
-}
 
 /** A tree's checksum; see zfs-volumes.test.ts for why a read right after a write may be tried again. */
 function treeSum(box: Sandbox, dir: string): string {
@@ -56,18 +46,9 @@ describe('store snapshots on the zfs driver as root', { skip: NEEDS_ZFS || NEEDS
   let dataset: string;
   const h = (args: string[]): Result => box.hutch(args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const busybox = `${REGISTRY}/busybox:latest`;
-  const state = (): { images: string[]; containers: string[]; volumes: string[] } => ({
-    images: lines(ok(h(['images', '--format', '{{.Repository}}:{{.Tag}} {{.ID}}']), 'images')),
-    containers: lines(ok(h(['ps', '-a', '--format', '{{.ID}} {{.Names}} {{.Image}}']), 'ps')),
-    volumes: lines(ok(h(['volume', 'ls', '-q']), 'volume ls')),
-  });
+  const state = (): StoreState => storeState(box);
   const data = (v: string): string => join(box.root, 'volumes', v, '_data');
-  const findings = (): string[] => {
-    const r = h(['system', 'check', '--format', 'json']);
-    return (
-      JSON.parse(r.stdout) as { findings: { severity: string; what: string; detail: string }[] }
-    ).findings.map((f) => `${f.severity}: ${f.what}: ${f.detail}`);
-  };
+  const findings = (): string[] => allFindings(box);
   let before1: ReturnType<typeof state>;
   let volSum: string;
 
@@ -220,7 +201,7 @@ describe('store snapshots on the zfs driver as root', { skip: NEEDS_ZFS || NEEDS
           env,
           allow: (f) => typeof f === 'object' && f.severity === 'garbage',
         });
-        const listed = lines(ok(h(['system', 'snapshots', '-q']), 'snapshots'));
+        const listed = sortedLines(ok(h(['system', 'snapshots', '-q']), 'snapshots'));
         // One tag per listed snapshot on the parent: nothing half-made stays in the pool.
         assert.equal(
           storeSnapshotsInPool(dataset).filter((n) => n.startsWith(`${dataset}@`)).length,

@@ -18,21 +18,11 @@ import { BTRFS_DIR, NEEDS_BTRFS } from '../../support/btrfs.ts';
 import { HUTCH, sandbox } from '../../support/hutch.ts';
 import type { Result, Sandbox } from '../../support/hutch.ts';
 import { NEEDS_REGISTRY, REGISTRY } from '../../support/images.ts';
+import { allFindings, ok, storeState } from '../../support/store-state.ts';
+import type { StoreState } from '../../support/store-state.ts';
 import { treeSum } from '../../support/volumes.ts';
 
 const rootless = process.getuid!() !== 0;
-
-function ok(r: Result, what: string): Result {
-  assert.equal(r.status, 0, `${what}: ${r.stdout}${r.stderr}`);
-  return r;
-}
-
-function lines(r: Result): string[] {
-  return r.stdout
-    .split('\n')
-    .filter((l) => l !== '')
-    .sort();
-}
 
 describe(
   'store snapshots on btrfs',
@@ -41,18 +31,9 @@ describe(
     let box: Sandbox;
     const h = (args: string[]): Result => box.hutch(args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const busybox = `${REGISTRY}/busybox:latest`;
-    const state = (): { images: string[]; containers: string[]; volumes: string[] } => ({
-      images: lines(ok(h(['images', '--format', '{{.Repository}}:{{.Tag}} {{.ID}}']), 'images')),
-      containers: lines(ok(h(['ps', '-a', '--format', '{{.ID}} {{.Names}} {{.Image}}']), 'ps')),
-      volumes: lines(ok(h(['volume', 'ls', '-q']), 'volume ls')),
-    });
+    const state = (): StoreState => storeState(box);
     const data = (v: string): string => join(box.root, 'volumes', v, '_data');
-    const findings = (): string[] => {
-      const r = h(['system', 'check', '--format', 'json']);
-      return (
-        JSON.parse(r.stdout) as { findings: { severity: string; what: string; detail: string }[] }
-      ).findings.map((f) => `${f.severity}: ${f.what}: ${f.detail}`);
-    };
+    const findings = (): string[] => allFindings(box);
     let before1: ReturnType<typeof state>;
     let volSum: string;
 
