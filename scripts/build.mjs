@@ -72,9 +72,15 @@ const lazyBuiltins = {
  * for HTTP/2, which hutch never turns on (allowH2 stays off). Its loader
  * already copes with an http2 that has no constants; this one has none and
  * loads the real module only if a connection ever asks for HTTP/2.
+ *
+ * It loads node:http (~5 ms with its agent, client and server) for two
+ * things: the default maximum header size, and IncomingMessage, which it
+ * compares a request body's class with to work around an old Node bug when
+ * destroying one; hutch never sends an IncomingMessage. The stub gives
+ * Node's default size, and the real module's when a flag changes it.
  */
-const undiciWithoutHttp2 = {
-  name: 'undici-without-http2',
+const undiciWithoutHttp = {
+  name: 'undici-without-http',
   setup(b) {
     b.onResolve({ filter: /^(node:)?http2$/ }, (args) =>
       /undici[\\/]lib[\\/]dispatcher[\\/]client-h2\.js$/.test(args.importer)
@@ -84,6 +90,21 @@ const undiciWithoutHttp2 = {
     b.onLoad({ filter: /.*/, namespace: 'lazy-http2' }, () => ({
       contents:
         "module.exports = { constants: {}, connect: (...a) => process.getBuiltinModule('node:http2').connect(...a) };",
+      loader: 'js',
+    }));
+    b.onResolve({ filter: /^(node:)?http$/ }, (args) =>
+      /undici[\\/]lib[\\/](dispatcher[\\/]client|core[\\/]util)\.js$/.test(args.importer)
+        ? { path: 'http', namespace: 'lazy-http' }
+        : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'lazy-http' }, () => ({
+      contents: [
+        "const flagged = /max-http-header-size/.test(`${process.execArgv.join(' ')} ${process.env.NODE_OPTIONS ?? ''}`);",
+        'module.exports = {',
+        "  maxHeaderSize: flagged ? process.getBuiltinModule('node:http').maxHeaderSize : 16 * 1024,",
+        '  IncomingMessage: class NeverSentByHutch {},',
+        '};',
+      ].join('\n'),
       loader: 'js',
     }));
   },
@@ -172,13 +193,13 @@ await Promise.all([
     // No shared chunks: each ES module costs about a millisecond to load,
     // more than re-reading code that two commands both contain.
     splitting: false,
-    plugins: [lazyBuiltins, undiciWithoutHttp2, lazyModules('../')],
+    plugins: [lazyBuiltins, undiciWithoutHttp, lazyModules('../')],
   }),
   build({
     ...common,
     entryPoints: Object.fromEntries(lazyEntries().map((f) => [f.split('/').pop().replace(/\.ts$/, ''), f])),
     outdir: 'dist/lazy',
     splitting: false,
-    plugins: [lazyBuiltins],
+    plugins: [lazyBuiltins, undiciWithoutHttp],
   }),
 ]);

@@ -3,11 +3,13 @@
  * configuration, resolved once per command from global flags, environment
  * and hutch.toml, in that order of precedence.
  */
+import { join } from 'node:path';
 import { loadConfig } from '../config/config.ts';
 import type { HutchConfig } from '../config/config.ts';
 import { resolvePaths } from '../config/paths.ts';
 import type { Paths } from '../config/paths.ts';
 import { enterNamespace } from '../rootless/namespace.ts';
+import type { DriverOptions } from '../storage/drivers/index.ts';
 import { openStore, resetAfterReboot } from '../store/store.ts';
 import type { Store } from '../store/store.ts';
 import { identity } from '../sys/identity.ts';
@@ -70,8 +72,12 @@ export function openStateful(ctx: Context): Store {
 }
 
 /** What the storage driver needs from the context to be chosen or opened. */
-export function driverOptions(ctx: Context): { rootless: boolean; zfsDataset: string | undefined } {
-  return { rootless: ctx.ident.rootless, zfsDataset: ctx.zfsDataset };
+export function driverOptions(ctx: Context): DriverOptions {
+  return {
+    rootless: ctx.ident.rootless,
+    zfsDataset: ctx.zfsDataset,
+    probeDir: join(ctx.paths.runroot, 'probes'),
+  };
 }
 
 /** Variables naming the store, for `hutch unshare` and hooks. */

@@ -4,6 +4,7 @@ import { defaultRegistrySettings } from '../image/registry/config.ts';
 import type { RegistrySettings } from '../image/registry/config.ts';
 import type { ImageReference } from '../image/types.ts';
 import type { Context } from './context.ts';
+import { schemeMemory } from './registry-schemes.ts';
 
 export function registrySettings(config: HutchConfig): RegistrySettings {
   const base = defaultRegistrySettings();
@@ -28,5 +29,6 @@ export async function clientFor(ctx: Context, ref: Pick<ImageReference, 'registr
     repository: ref.repository,
     settings: registrySettings(ctx.config),
     credentials: (host: string) => lookupCredentials(host, { repository: ref.repository }),
+    schemes: schemeMemory(ctx.paths.runroot),
   });
 }

@@ -89,6 +89,19 @@ export interface RegistryClientOptions {
   env?: NodeJS.ProcessEnv;
   tokenCache?: TokenCache;
   userAgent?: string;
+  /** What earlier commands learned of endpoints that speak plain HTTP only. */
+  schemes?: SchemeMemory;
+}
+
+/**
+ * Remembers which endpoints allowed plain HTTP answered only over it, so a
+ * later command asks them over HTTP at once instead of first failing a TLS
+ * handshake (which also loads Node's TLS: about 20 ms of every pull from a
+ * loopback registry). Only ever consulted for endpoints allowed plain HTTP.
+ */
+export interface SchemeMemory {
+  plainHttp(host: string): boolean;
+  remember(host: string, plainHttp: boolean): void;
 }
 
 export interface ManifestResult {
@@ -261,6 +274,7 @@ export class RegistryClient {
   readonly #pendingTokens = new Map<string, Promise<CachedToken>>();
   readonly #states: EndpointState[];
   readonly #userAgent: string;
+  readonly #schemes: SchemeMemory | undefined;
 
   constructor(opts: RegistryClientOptions) {
     this.registry = opts.registry;
@@ -276,6 +290,7 @@ export class RegistryClient {
     };
     this.#tokens = opts.tokenCache ?? new Map();
     this.#userAgent = opts.userAgent ?? userAgent();
+    this.#schemes = opts.schemes;
     this.transport = new Transport({
       certDirs: this.settings.certDirs,
       ...(opts.connectTimeoutMs !== undefined ? { connectTimeoutMs: opts.connectTimeoutMs } : {}),
@@ -780,6 +795,11 @@ export class RegistryClient {
     if (ep.scheme) return `${ep.scheme}://${ep.host}`;
     const https = `https://${ep.host}`;
     if (!ep.insecure) return https;
+    const http = `http://${ep.host}`;
+    if (this.#schemes?.plainHttp(ep.host)) {
+      if (await this.#answersPlainHttp(http, ep.host)) return http;
+      this.#schemes.remember(ep.host, false);
+    }
     try {
       const url = new URL('/v2/', https);
       const res = await request(url, {
@@ -791,7 +811,29 @@ export class RegistryClient {
       return https;
     } catch (e) {
       log.debug(`${ep.host} does not speak HTTPS (${(e as Error).message}); using plain HTTP`);
-      return `http://${ep.host}`;
+      this.#schemes?.remember(ep.host, true);
+      return http;
+    }
+  }
+
+  /**
+   * Whether an endpoint remembered as plain-HTTP-only still answers so. A
+   * server that has turned to TLS since answers 400 ("HTTP request to an
+   * HTTPS server") or drops the connection; then HTTPS is tried as usual.
+   */
+  async #answersPlainHttp(http: string, host: string): Promise<boolean> {
+    try {
+      const url = new URL('/v2/', http);
+      const res = await request(url, {
+        method: 'GET',
+        headers: { 'user-agent': this.#userAgent },
+        dispatcher: this.transport.dispatcherFor(url, { tlsHost: host, insecure: true }),
+      });
+      await drain(res.body);
+      return res.statusCode !== 400;
+    } catch (e) {
+      log.debug(`${host} no longer answers plain HTTP (${(e as Error).message}); trying HTTPS`);
+      return false;
     }
   }
 

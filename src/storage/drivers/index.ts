@@ -3,7 +3,16 @@
  * created with (store.json); opening it with another is refused with the way
  * out, since layers of one driver mean nothing to another.
  */
-import { existsSync, mkdtempSync, mkdirSync, readFileSync, rmSync, statfsSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  statfsSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import { helperPath } from '../../sys/native-paths.ts';
 import { HutchError } from '../../util/errors.ts';
@@ -27,9 +36,45 @@ export function isDriverName(s: string): s is DriverName {
   return (DRIVERS as readonly string[]).includes(s);
 }
 
-/** A real overlay mount in a scratch directory of the store: the only test that tells. */
-export function overlayWorks(storeRoot: string, rootless: boolean): boolean {
+/**
+ * Where a passed overlay probe is remembered until reboot: by the store's
+ * filesystem (device and type) and the mount options asked for. Only a pass
+ * is kept, so a kernel module or a filesystem fixed since is noticed at once.
+ */
+function overlayProbeMark(probeDir: string, storeRoot: string, rootless: boolean): string {
+  const { dev } = statSync(storeRoot);
+  const { type } = statfsSync(storeRoot);
+  return join(probeDir, `overlay-${dev}-${type.toString(16)}-${rootless ? 'userxattr' : 'plain'}`);
+}
+
+/**
+ * A real overlay mount in a scratch directory of the store: the only test
+ * that tells. With `probeDir` (a directory of the runtime root, emptied at
+ * boot), a pass for the same filesystem is taken from there: the probe
+ * spawns a process and mounts, about 10 ms of every first pull into a new store.
+ */
+export function overlayWorks(
+  storeRoot: string,
+  rootless: boolean,
+  probeDir?: string,
+  probe: (storeRoot: string, rootless: boolean) => boolean = probeOverlay,
+): boolean {
   mkdirSync(storeRoot, { recursive: true, mode: 0o700 });
+  const mark = probeDir === undefined ? undefined : overlayProbeMark(probeDir, storeRoot, rootless);
+  if (mark !== undefined && existsSync(mark)) return true;
+  const works = probe(storeRoot, rootless);
+  if (works && mark !== undefined) {
+    try {
+      mkdirSync(probeDir!, { recursive: true, mode: 0o700 });
+      writeFileSync(mark, '');
+    } catch {
+      // Not remembered: the next new store probes again.
+    }
+  }
+  return works;
+}
+
+function probeOverlay(storeRoot: string, rootless: boolean): boolean {
   const dir = mkdtempSync(join(storeRoot, '.tmp-overlay-probe-'));
   try {
     for (const d of ['lower', 'upper', 'work', 'merged']) mkdirSync(join(dir, d));
@@ -65,6 +110,8 @@ export interface DriverOptions {
   rootless: boolean;
   /** `[storage] zfs_dataset` (or HUTCH_ZFS_DATASET): the zfs driver's parent dataset. */
   zfsDataset?: string | undefined;
+  /** Where probes that passed are remembered until reboot (under the runtime root). */
+  probeDir?: string | undefined;
 }
 
 const UNUSABLE_CODE: Partial<Record<DriverName, string>> = {
@@ -119,7 +166,7 @@ export function chooseDriver(
   const choice = chooseAutomatically({
     btrfs: () => onBtrfs(storeRoot) && probeBtrfs(storeRoot, rootless).ok,
     zfsVersion: () => zfsVersionAt(storeRoot),
-    overlay: () => overlayWorks(storeRoot, rootless),
+    overlay: () => overlayWorks(storeRoot, rootless, opts.probeDir),
     fuseOverlayfs: () => probeFuseOverlayfs(storeRoot),
   });
   log.debug(`storage driver ${choice.driver}: ${choice.reason}`);

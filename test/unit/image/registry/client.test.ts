@@ -974,3 +974,63 @@ describe('RegistryClient: TLS from certs.d', () => {
     },
   );
 });
+
+describe('RegistryClient: remembered plain-HTTP endpoints', () => {
+  /** A SchemeMemory in a Map, as the engine keeps one in files. */
+  function memory() {
+    const hosts = new Map<string, boolean>();
+    return {
+      hosts,
+      plainHttp: (host: string) => hosts.get(host) === true,
+      remember: (host: string, plain: boolean) => void hosts.set(host, plain),
+    };
+  }
+
+  it('learns that a loopback registry speaks plain HTTP, then skips the TLS attempt', async () => {
+    const s = await startServer(content());
+    // A TLS handshake sent to a plain HTTP server is a client error there.
+    let tlsAttempts = 0;
+    s.server.on('clientError', (_e: Error, socket: Socket) => {
+      tlsAttempts++;
+      socket.destroy();
+    });
+    const schemes = memory();
+
+    const { c: first } = client(s, { schemes });
+    assert.equal((await first.getManifest('busybox', 'latest', ACCEPT)).digest, MANIFEST_DIGEST);
+    assert.equal(schemes.hosts.get(s.host), true, 'the failed HTTPS attempt is remembered');
+    assert.equal(tlsAttempts, 1);
+
+    const { c: second } = client(s, { schemes });
+    assert.equal((await second.getManifest('busybox', 'latest', ACCEPT)).digest, MANIFEST_DIGEST);
+    assert.equal(tlsAttempts, 1, 'no TLS attempt the second time');
+    assert.deepEqual(await second.ping(), { url: `http://${s.host}`, scheme: 'http', auth: 'none' });
+  });
+
+  it('leaves a non-loopback registry that is not insecure on HTTPS whatever is remembered', async () => {
+    const s = await startServer(content());
+    const schemes = memory();
+    schemes.hosts.set('registry.example', true);
+    const { c } = client('registry.example', { schemes, env: {} });
+    await assert.rejects(c.ping());
+    assert.equal(s.requests.length, 0);
+    assert.equal(schemes.hosts.get('registry.example'), true, 'never consulted, never changed');
+  });
+
+  const openssl = spawnSync('openssl', ['version']).status === 0;
+  it(
+    'forgets the memory when the registry has turned to TLS',
+    { skip: !openssl && 'openssl is not installed' },
+    async () => {
+      const cert = makeCert('turned', 'IP:127.0.0.1')!;
+      const https = await startHttps(cert, cert.cert, '127.0.0.1');
+      const host = `127.0.0.1:${https.port}`;
+      const schemes = memory();
+      schemes.hosts.set(host, true);
+      const { c } = client(host, { schemes });
+      assert.equal((await c.getManifest('busybox', 'latest', ACCEPT)).digest, MANIFEST_DIGEST);
+      assert.deepEqual(await c.ping(), { url: `https://${host}`, scheme: 'https', auth: 'none' });
+      assert.equal(schemes.hosts.get(host), false);
+    },
+  );
+});
