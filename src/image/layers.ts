@@ -129,10 +129,18 @@ export function decompressed(source: Readable): Readable {
   return out;
 }
 
+export interface UnpackedLayer {
+  diffId: Digest;
+  /** Bytes of the uncompressed tar. */
+  size: number;
+  /** What the extractor skipped and why (device nodes it cannot make rootless, ...). */
+  warnings: string[];
+}
+
 /**
  * Unpacks `source` as layer `id` on `parent`. With `expected`, a different
- * diff ID removes the layer and fails. Returns the diff ID and the
- * uncompressed size.
+ * diff ID removes the layer and fails. Returns the diff ID, the
+ * uncompressed size and the extractor's warnings.
  */
 export async function unpackLayer(
   driver: LayerDriver,
@@ -141,14 +149,15 @@ export async function unpackLayer(
   source: Readable,
   expected: Digest | undefined,
   what: string,
-): Promise<{ diffId: Digest; size: number }> {
+): Promise<UnpackedLayer> {
   const tar = decompressed(source);
   const hasher = new Hasher();
   const counted = new PassThrough({ highWaterMark: 1 << 20 });
   const piping = pipeline(tar, hasher, counted);
   piping.catch(() => undefined); // reported through Promise.all below
+  let warnings: string[];
   try {
-    await Promise.all([driver.createLayer(id, parent, counted), piping]);
+    [{ warnings }] = await Promise.all([driver.createLayer(id, parent, counted), piping]);
   } catch (e) {
     // Stop reading and decompressing: nobody consumes them any more.
     source.destroy();
@@ -173,5 +182,5 @@ export async function unpackLayer(
       },
     );
   }
-  return { diffId, size: hasher.bytes };
+  return { diffId, size: hasher.bytes, warnings };
 }

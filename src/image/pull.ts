@@ -14,6 +14,7 @@ import type { Readable } from 'node:stream';
 import type { LayerDriver } from '../storage/types.ts';
 import { lockFileAsync } from '../sys/lock.ts';
 import { HutchError } from '../util/errors.ts';
+import { log } from '../util/log.ts';
 import { unpackLayer } from './layers.ts';
 import { resumableBlob } from './resume.ts';
 import { selectManifest } from './platform.ts';
@@ -351,14 +352,10 @@ async function ensureLayer(
     }
     let size: number;
     try {
-      ({ size } = await unpackLayer(
-        driver,
-        plan.id,
-        plan.parent,
-        source,
-        plan.diffId,
-        `layer ${plan.desc.digest} of ${formatReference(ref)}`,
-      ));
+      const what = `layer ${plan.desc.digest} of ${formatReference(ref)}`;
+      const unpacked = await unpackLayer(driver, plan.id, plan.parent, source, plan.diffId, what);
+      size = unpacked.size;
+      for (const w of unpacked.warnings) log.warn(`layer ${plan.desc.digest.slice(7, 19)}: ${w}`);
       if (writer) await writer.commitAsync(plan.desc.digest, plan.desc.size);
       writer = undefined;
     } catch (e) {
