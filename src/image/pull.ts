@@ -200,9 +200,116 @@ interface LayerPlan {
 }
 
 export async function pullImage(input: PullInput): Promise<ImageRecord> {
+  const { manifest, manifestDigest, manifestType, topDigest } = await resolveManifest(input);
+  const downloads = new Downloads(input);
+  try {
+    downloads.startEarly(manifest);
+    return await pullLayers(input, downloads, manifest, manifestDigest, manifestType, topDigest);
+  } catch (e) {
+    await downloads.cancel();
+    throw e;
+  } finally {
+    downloads.dropUnused();
+  }
+}
+
+/** The streams still downloading, and whether the pull has given up (no new download starts then). */
+interface InFlight {
+  streams: Set<Readable>;
+  cancelled: boolean;
+}
+
+/**
+ * The blob downloads of one pull: the first missing layer's as a stream
+ * (unpacked as it arrives), the next few into the content store ahead of
+ * their turn. They start as soon as the manifest names the blobs, while the
+ * config is still being fetched: a registry takes a while to answer a blob
+ * request, and that wait then overlaps with the config's.
+ */
+class Downloads {
+  readonly #input: PullInput;
+  readonly prefetch: number;
+  readonly #fetching = new Map<Digest, Promise<void>>();
+  /** Streams asked for early and not yet taken by their layer. */
+  readonly #primed = new Map<Digest, Readable>();
+  readonly inFlight: InFlight = { streams: new Set(), cancelled: false };
+
+  constructor(input: PullInput) {
+    this.#input = input;
+    this.prefetch = input.prefetch ?? 2;
+  }
+
+  /** Starts on the blobs of layers that look missing: no stored blob, no layer made from it. */
+  startEarly(manifest: ImageManifest): void {
+    const { blobs, db, driver, registry, ref } = this.#input;
+    const named = new Set<string>(manifest.layers.map((l) => l.digest));
+    const made = new Set(
+      db
+        .read()
+        .layers.filter((l) => l.compressedDigest && named.has(l.compressedDigest) && driver.hasLayer(l.id))
+        .map((l) => l.compressedDigest),
+    );
+    const missing = manifest.layers.filter((d) => !made.has(d.digest) && !blobs.has(d.digest));
+    const first = missing[0];
+    if (first) {
+      const stream = resumableBlob(registry, ref.repository, first.digest, first.size);
+      stream.on('error', () => undefined); // reported to whoever reads it
+      stream.read(0); // sends the request; the bytes wait, a megabyte at most, for the unpacking
+      this.#primed.set(first.digest, stream);
+      this.inFlight.streams.add(stream);
+    }
+    for (const d of missing.slice(1, this.prefetch + 1)) void this.fetch(d);
+  }
+
+  /** The early stream of a blob, taken once. */
+  take(digest: Digest): Readable | undefined {
+    const s = this.#primed.get(digest);
+    this.#primed.delete(digest);
+    return s;
+  }
+
+  /** Downloads a blob into the content store, once. */
+  fetch(desc: Descriptor): Promise<void> {
+    let p = this.#fetching.get(desc.digest);
+    if (!p && !this.#primed.has(desc.digest)) {
+      p = downloadToStore(this.#input, desc, this.inFlight);
+      p.catch(() => undefined); // awaited (and reported) where it is used
+      this.#fetching.set(desc.digest, p);
+    }
+    return p ?? Promise.resolve();
+  }
+
+  fetching(digest: Digest): Promise<void> | undefined {
+    return this.#fetching.get(digest);
+  }
+
+  /** After a failure: stops every download and waits until each has removed its partial file. */
+  async cancel(): Promise<void> {
+    this.inFlight.cancelled = true;
+    for (const s of this.inFlight.streams) s.destroy();
+    await Promise.allSettled(this.#fetching.values());
+  }
+
+  /** Early streams no layer took (the layer was made meanwhile, or the pull failed). */
+  dropUnused(): void {
+    for (const s of this.#primed.values()) {
+      s.destroy();
+      this.inFlight.streams.delete(s);
+    }
+    this.#primed.clear();
+  }
+}
+
+async function pullLayers(
+  input: PullInput,
+  downloads: Downloads,
+  manifest: ImageManifest,
+  manifestDigest: Digest,
+  manifestType: string,
+  topDigest: Digest,
+): Promise<ImageRecord> {
   const { ref, registry, blobs, db, driver } = input;
   const name = formatReference(ref);
-  const { manifest, manifestDigest, manifestType, topDigest } = await resolveManifest(input);
 
   // The config: small, verified, stored.
   let configBytes: Buffer;
@@ -235,24 +342,13 @@ export async function pullImage(input: PullInput): Promise<ImageRecord> {
   }));
 
   // Blobs of layers still to unpack are fetched ahead, a few at a time.
-  const prefetch = input.prefetch ?? 2;
-  const fetching = new Map<Digest, Promise<void>>();
-  const fetchBlob = (desc: Descriptor): Promise<void> => {
-    let p = fetching.get(desc.digest);
-    if (!p) {
-      p = downloadToStore(input, desc);
-      p.catch(() => undefined); // awaited (and reported) where it is used
-      fetching.set(desc.digest, p);
-    }
-    return p;
-  };
   const missing = plans.filter((p) => !driver.hasLayer(p.id));
   const records: LayerRecord[] = [];
   for (const [i, plan] of plans.entries()) {
-    for (const ahead of missing.filter((m) => plans.indexOf(m) > i).slice(0, prefetch)) {
-      if (!blobs.has(ahead.desc.digest)) void fetchBlob(ahead.desc);
+    for (const ahead of missing.filter((m) => plans.indexOf(m) > i).slice(0, downloads.prefetch)) {
+      if (!blobs.has(ahead.desc.digest)) void downloads.fetch(ahead.desc);
     }
-    const size = await ensureLayer(input, plan, fetching.get(plan.desc.digest));
+    const size = await ensureLayer(input, plan, downloads);
     records.push({
       id: plan.id,
       chainId: plan.chainId,
@@ -277,13 +373,14 @@ export async function pullImage(input: PullInput): Promise<ImageRecord> {
 }
 
 /** Downloads a blob into the content store (verified), once even across concurrent pulls. */
-async function downloadToStore(input: PullInput, desc: Descriptor): Promise<void> {
+async function downloadToStore(input: PullInput, desc: Descriptor, inFlight: InFlight): Promise<void> {
   const { blobs, registry, ref } = input;
   const lock = await lockFileAsync(join(blobs.ingestDir, `${hex(desc.digest)}.lock`));
   try {
-    if (blobs.has(desc.digest)) return;
+    if (blobs.has(desc.digest) || inFlight.cancelled) return;
     input.progress?.layer({ digest: desc.digest, state: 'downloading', size: desc.size });
     const stream = resumableBlob(registry, ref.repository, desc.digest, desc.size);
+    inFlight.streams.add(stream);
     const w = blobs.writer();
     try {
       for await (const chunk of stream) {
@@ -299,6 +396,8 @@ async function downloadToStore(input: PullInput, desc: Descriptor): Promise<void
     } catch (e) {
       w.abort();
       throw e;
+    } finally {
+      inFlight.streams.delete(stream);
     }
   } finally {
     lock.release();
@@ -306,11 +405,7 @@ async function downloadToStore(input: PullInput, desc: Descriptor): Promise<void
 }
 
 /** Makes sure the layer exists in the driver; returns its uncompressed size. */
-async function ensureLayer(
-  input: PullInput,
-  plan: LayerPlan,
-  prefetching: Promise<void> | undefined,
-): Promise<number> {
+async function ensureLayer(input: PullInput, plan: LayerPlan, downloads: Downloads): Promise<number> {
   const { driver, blobs, registry, ref } = input;
   const lockPath = join(blobs.ingestDir, `layer-${plan.id}.lock`);
   const lock = await lockFileAsync(lockPath);
@@ -319,15 +414,20 @@ async function ensureLayer(
       input.progress?.layer({ digest: plan.desc.digest, state: 'exists', size: plan.desc.size });
       return existingSize(input, plan.id);
     }
+    const prefetching = downloads.fetching(plan.desc.digest);
     if (prefetching) await prefetching;
+    const early = downloads.take(plan.desc.digest);
     let writer: ReturnType<BlobStore['writer']> | undefined;
     let source: Readable;
     if (blobs.has(plan.desc.digest)) {
+      early?.destroy(); // another pull stored it meanwhile
       const { createReadStream } = process.getBuiltinModule('node:fs');
       source = createReadStream(blobs.path(plan.desc.digest), { highWaterMark: 1 << 20 });
     } else {
       input.progress?.layer({ digest: plan.desc.digest, state: 'downloading', size: plan.desc.size });
-      const got = { stream: resumableBlob(registry, ref.repository, plan.desc.digest, plan.desc.size) };
+      const got = {
+        stream: early ?? resumableBlob(registry, ref.repository, plan.desc.digest, plan.desc.size),
+      };
       // Tee: the compressed bytes to the content store as they stream past.
       writer = blobs.writer();
       const w = writer;

@@ -30,10 +30,16 @@ export function resumableBlob(
 ): Readable {
   const tries = opts.tries ?? 5;
   const base = opts.baseDelayMs ?? 200;
+  /** The response being read, destroyed with the stream: a generator waiting on it cannot be stopped otherwise. */
+  let current: Readable | undefined;
+  let destroyed = false;
   async function* bytes(): AsyncGenerator<Buffer> {
     let have = 0;
     for (let attempt = 1; ; attempt++) {
+      if (destroyed) throw new Error('the download was stopped');
       const r = await registry.getBlob(repository, digest, have > 0 ? { offset: have } : {});
+      current = r.stream;
+      if (destroyed) r.stream.destroy();
       let skip = have - (r.offset ?? 0);
       try {
         for await (const chunk of r.stream) {
@@ -53,11 +59,20 @@ export function resumableBlob(
         return;
       } catch (e) {
         r.stream.destroy();
-        if (!(e instanceof ShortRead || isRetryableNetworkError(e)) || attempt >= tries) throw e;
+        if (destroyed || !(e instanceof ShortRead || isRetryableNetworkError(e)) || attempt >= tries) throw e;
         opts.onResume?.(have);
         await new Promise((resolve) => setTimeout(resolve, base * 2 ** (attempt - 1)));
       }
     }
   }
-  return Readable.from(bytes(), { objectMode: false, highWaterMark: 1 << 20 });
+  const out = Readable.from(bytes(), { objectMode: false, highWaterMark: 1 << 20 });
+  // Readable.from ends the generator only at its next yield; a response that
+  // is slow to send would hold the stream (and its connection) open until then.
+  const destroy = out._destroy.bind(out);
+  out._destroy = (err, cb): void => {
+    destroyed = true;
+    current?.destroy();
+    destroy(err, cb);
+  };
+  return out;
 }

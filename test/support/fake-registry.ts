@@ -48,6 +48,7 @@ export const MODES = [
   'diffid-mismatch',
   'flaky',
   'schema1',
+  'config-missing',
 ] as const;
 export type Mode = (typeof MODES)[number];
 
@@ -88,6 +89,27 @@ export async function startFakeRegistry(): Promise<FakeRegistry> {
       }),
     );
   const good = manifest(goodConfig, layer);
+  // Three layers that start slowly and a config the registry has lost: pull has
+  // the layers downloading (it starts them with the config) when the config fails.
+  const slowLayers = ['a', 'b', 'c'].map((n) => gzipSync(tinyTar(`${n}.txt`, `layer ${n}\n`)));
+  const slowSet = new Set(slowLayers.map((l) => sha(l)));
+  const lostConfig = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: {
+        mediaType: 'application/vnd.oci.image.config.v1+json',
+        digest: sha('a config nobody stored'),
+        size: 22,
+      },
+      layers: slowLayers.map((l) => ({
+        mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
+        digest: sha(l),
+        size: l.length,
+      })),
+    }),
+  );
+
   const helm = manifest(goodConfig, layer, 'application/vnd.cncf.helm.config.v1+json');
   // A layer whose content is fine as a blob but unpacks to another diff ID than the config says.
   const wrongDiff = manifest(goodConfig, otherLayer);
@@ -145,7 +167,14 @@ export async function startFakeRegistry(): Promise<FakeRegistry> {
         .end(v1);
     }
     if (kind === 'manifests') {
-      const body = mode === 'helm' ? helm : mode === 'diffid-mismatch' ? wrongDiff : good;
+      const body =
+        mode === 'helm'
+          ? helm
+          : mode === 'diffid-mismatch'
+            ? wrongDiff
+            : mode === 'config-missing'
+              ? lostConfig
+              : good;
       const sent =
         mode === 'manifest-mismatch'
           ? Buffer.from(body.toString().replace('"schemaVersion":2', '"schemaVersion": 2'))
@@ -162,8 +191,15 @@ export async function startFakeRegistry(): Promise<FakeRegistry> {
       [sha(goodConfig), goodConfig],
       [sha(layer), layer],
       [sha(otherLayer), otherLayer],
+      ...slowLayers.map((l): [string, Buffer] => [sha(l), l]),
     ]);
     const blob = blobs.get(ref);
+    if (blob && slowSet.has(ref)) {
+      // Headers at once, the bytes a while later: the download is under way when the config fails.
+      res.writeHead(200, { 'content-length': String(blob.length) });
+      res.flushHeaders();
+      return void setTimeout(() => res.end(blob), 800);
+    }
     if (!blob) return json(404, { errors: [{ code: 'BLOB_UNKNOWN', message: 'blob unknown' }] });
     if (ref === sha(layer) && mode === 'blob-mismatch') {
       const bad = Buffer.from(blob);

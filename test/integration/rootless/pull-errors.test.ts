@@ -70,6 +70,26 @@ describe('pull from a misbehaving registry', () => {
     });
   }
 
+  it('stops the layer downloads under way when the config fails, leaving no partial file', async () => {
+    const r = box.hutch(['pull', `${fake.host}/config-missing/app:latest`]);
+    assert.equal(r.status, 125, r.stderr);
+    assert.match(r.stderr, /blob unknown|not found/i);
+    const check = box.hutch(['system', 'check', '--format', 'json']);
+    const findings = (JSON.parse(check.stdout) as { findings: { what: string }[] }).findings;
+    assert.deepEqual(findings, [], 'not even a partial download to clean up');
+    const ingest = readdirSync(`${box.root}/images/ingest`).filter((n) => !n.endsWith('.lock'));
+    assert.deepEqual(ingest, []);
+    // Stopped, not left to finish: none of the layers' blobs was stored.
+    const res = await fetch(`http://${fake.host}/v2/config-missing/app/manifests/latest`);
+    const layers = ((await res.json()) as { layers: { digest: string }[] }).layers.map((l) => l.digest);
+    assert.equal(layers.length, 3);
+    const stored = new Set(readdirSync(`${box.root}/images/blobs/sha256`));
+    assert.deepEqual(
+      layers.filter((d) => stored.has(d.slice('sha256:'.length))),
+      [],
+    );
+  });
+
   it('resumes a download whose connection broke halfway, and verifies it whole', () => {
     const r = box.hutch(['pull', '-q', `${fake.host}/flaky/app:latest`]);
     assert.equal(r.status, 0, r.stderr);
