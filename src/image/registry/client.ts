@@ -261,6 +261,9 @@ function userAgent(): string {
   return `hutch/${typeof HUTCH_VERSION === 'string' ? HUTCH_VERSION : 'dev'}`;
 }
 
+/** How much of a response body may wait, read from the socket, for its consumer. */
+const RESPONSE_BUFFER = 4 << 20;
+
 export class RegistryClient {
   /** The registry as the user named it. */
   readonly registry: string;
@@ -932,7 +935,15 @@ export class RegistryClient {
     // Credentials stay with the origin they were meant for: blob storage elsewhere gets none.
     if (url.origin !== c.url.origin) delete headers.authorization;
     if (authorization) headers.authorization = authorization;
-    const res = await request(url, { method, headers, body: bodyFor(c.body) ?? null, dispatcher });
+    const res = await request(url, {
+      method,
+      headers,
+      body: bodyFor(c.body) ?? null,
+      dispatcher,
+      // undici's default (64 KiB) pauses its parser after every socket read of a
+      // blob and resumes it when the chunk is taken: a large part of a pull's time.
+      highWaterMark: RESPONSE_BUFFER,
+    });
     return { status: res.statusCode, statusText: res.statusText, headers: res.headers, body: res.body, url };
   }
 
