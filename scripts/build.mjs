@@ -153,8 +153,16 @@ function lazyEntries(dir = 'src') {
 
 const common = {
   banner: {
-    // Bundled CommonJS dependencies (undici, tar-stream) call require(); give them Node's.
-    js: "const require = process.getBuiltinModule('node:module').createRequire(import.meta.url);",
+    // Bundled CommonJS dependencies (undici) call require(), for Node's builtins only:
+    // those come from process.getBuiltinModule, and node:module (half a millisecond
+    // of every command) is loaded only for anything else.
+    js: [
+      'let nodeRequire;',
+      'function require(id) {',
+      '  return process.getBuiltinModule(id) ??',
+      "    (nodeRequire ??= process.getBuiltinModule('node:module').createRequire(import.meta.url))(id);",
+      '}',
+    ].join('\n'),
   },
   bundle: true,
   format: 'esm',

@@ -2,7 +2,6 @@
  * The in-process system calls of native/sys.c (see ARCHITECTURE.md, "Native
  * code"). Loaded on first use, so commands that need none never pay for it.
  */
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { HutchError, errnoCode } from '../util/errors.ts';
 import { packageRoot } from './native-paths.ts';
@@ -39,6 +38,8 @@ export function sys(): SysBinding {
   if (binding) return binding;
   const file = join(packageRoot(), 'native/build/hutch_sys.node');
   try {
+    // node:module only here: loading it costs every command that never needs the addon.
+    const { createRequire } = process.getBuiltinModule('node:module');
     binding = createRequire(import.meta.url)(file) as SysBinding;
   } catch (e) {
     throw new HutchError('NATIVE_MISSING', `cannot load ${file}: ${(e as Error).message}`, {
