@@ -47,7 +47,15 @@ export function killAndWait(pid: number): void {
 }
 
 export function runHutch(args: string[], env: NodeJS.ProcessEnv, opts: SpawnSyncOptions = {}): Result {
-  const r = spawnSync(HUTCH, args, { encoding: 'utf8', env, timeout: 120_000, ...opts });
+  // SIGKILL at the timeout: Node answers SIGTERM itself (it restores the terminal
+  // first), so a command stuck on a daemon that stopped answering (zfs-fuse) outlived it.
+  const r = spawnSync(HUTCH, args, {
+    encoding: 'utf8',
+    env,
+    timeout: 120_000,
+    killSignal: 'SIGKILL',
+    ...opts,
+  });
   return { status: r.status ?? -1, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') };
 }
 
