@@ -857,6 +857,9 @@ describe('RegistryClient: proxies', () => {
   });
 });
 
+/** Whether openssl is there to make the certificates of the TLS tests. */
+const openssl = spawnSync('openssl', ['version']).status === 0;
+
 /** A CA-less self-signed certificate for `san` (e.g. DNS:secure.test), made with openssl; undefined without it. */
 function makeCert(name: string, san: string): { cert: string; key: string } | undefined {
   const dir = join(tmp, `cert-${name}`);
@@ -917,8 +920,6 @@ async function startHttps(cert: { cert: string; key: string }, clientCa: string,
 }
 
 describe('RegistryClient: TLS from certs.d', () => {
-  const openssl = spawnSync('openssl', ['version']).status === 0;
-
   it(
     'trusts certs.d CAs and presents client.cert through a proxy tunnel',
     { skip: !openssl && 'openssl is not installed' },
@@ -1017,7 +1018,6 @@ describe('RegistryClient: remembered plain-HTTP endpoints', () => {
     assert.equal(schemes.hosts.get('registry.example'), true, 'never consulted, never changed');
   });
 
-  const openssl = spawnSync('openssl', ['version']).status === 0;
   it(
     'forgets the memory when the registry has turned to TLS',
     { skip: !openssl && 'openssl is not installed' },
