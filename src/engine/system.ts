@@ -71,8 +71,9 @@ export async function systemReset(ctx: Context): Promise<void> {
   // So may store snapshots' layers, roots and volumes.
   removeTree(join(ctx.paths.root, 'snapshots'));
   for (let attempt = 1; ; attempt++) {
-    emptyDir(ctx.paths.root);
     try {
+      // A file made in a directory as it is removed fails the removal (ENOTEMPTY) here too.
+      emptyDir(ctx.paths.root);
       rmdirSync(ctx.paths.root);
       break;
     } catch (e) {
