@@ -43,6 +43,8 @@ napi_status napi_create_string_utf8(napi_env, const char *, size_t, napi_value *
 napi_status napi_create_int32(napi_env, int32_t, napi_value *);
 napi_status napi_create_array(napi_env, napi_value *);
 napi_status napi_set_element(napi_env, napi_value, uint32_t, napi_value);
+napi_status napi_get_element(napi_env, napi_value, uint32_t, napi_value *);
+napi_status napi_get_array_length(napi_env, napi_value, uint32_t *);
 napi_status napi_create_function(napi_env, const char *, size_t, napi_callback, void *, napi_value *);
 napi_status napi_set_named_property(napi_env, napi_value, const char *, napi_value);
 napi_status napi_create_error(napi_env, napi_value, napi_value, napi_value *);

@@ -21,6 +21,13 @@
  *     path (an existing file). Made on a short-lived thread: a namespace
  *     switch is per thread, and a rootless process could not switch back
  *     to the host's network namespace, which its user namespace does not own.
+ *   spawn(file, argv, env, fds) -> pid   pipe() -> [r, w]
+ *   waitpid(pid, block) -> exit code | null   isatty(fd) -> boolean
+ *     Starting conmon for a container start. Node's child_process (and
+ *     node:tty for a terminal check) load its net and stream machinery,
+ *     about 8 ms of every `run`, for a process whose only channel is a
+ *     pipe of one line; posix_spawn (a vfork) with the fds given, signals
+ *     back to their defaults (Node ignores SIGPIPE), reaped by waitpid.
  *
  * Built against the stable Node-API ABI (napi_min.h), so one build runs on
  * every Node that hutch supports, without Node's headers.
@@ -31,6 +38,8 @@
 #include <net/if.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
+#include <spawn.h>
 #include <sys/ioctl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +50,7 @@
 #include <sys/sysmacros.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -369,6 +379,150 @@ static napi_value js_new_netns(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+/* A string array argument as a NULL-terminated vector (malloc'd; free_strv). */
+static void free_strv(char **v) {
+  if (!v) return;
+  for (char **p = v; *p; p++) free(*p);
+  free(v);
+}
+
+static char **get_strv(napi_env env, napi_value v) {
+  uint32_t n;
+  if (napi_get_array_length(env, v, &n) != napi_ok) {
+    throw_type(env, "hutch_sys: expected an array of strings");
+    return NULL;
+  }
+  char **out = calloc((size_t)n + 1, sizeof *out);
+  if (!out) {
+    throw_errno(env, ENOMEM, "calloc", NULL);
+    return NULL;
+  }
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value e;
+    napi_valuetype t;
+    size_t len;
+    if (napi_get_element(env, v, i, &e) != napi_ok || napi_typeof(env, e, &t) != napi_ok || t != napi_string ||
+        napi_get_value_string_utf8(env, e, NULL, 0, &len) != napi_ok) {
+      free_strv(out);
+      throw_type(env, "hutch_sys: expected an array of strings");
+      return NULL;
+    }
+    out[i] = malloc(len + 1);
+    if (!out[i]) {
+      free_strv(out);
+      throw_errno(env, ENOMEM, "malloc", NULL);
+      return NULL;
+    }
+    napi_get_value_string_utf8(env, e, out[i], len + 1, &len);
+  }
+  return out;
+}
+
+#define SPAWN_FDS 16
+
+/* fds[i] becomes fd i of the child; a negative entry gives it /dev/null. Every
+ * other descriptor of Node's is close-on-exec. */
+static napi_value js_spawn(napi_env env, napi_callback_info info) {
+  args_t a;
+  static char file[PATH_BUF];
+  char *pfile;
+  uint32_t nfd;
+  if (get_args(env, info, &a, 4) || get_str(env, a.argv[0], file, sizeof file, 0, &pfile)) return NULL;
+  if (napi_get_array_length(env, a.argv[3], &nfd) != napi_ok || nfd > SPAWN_FDS)
+    return throw_type(env, "hutch_sys: spawn takes at most 16 fds");
+  int src[SPAWN_FDS], dups[SPAWN_FDS];
+  for (uint32_t i = 0; i < nfd; i++) {
+    napi_value e;
+    int64_t fd;
+    dups[i] = -1;
+    if (napi_get_element(env, a.argv[3], i, &e) != napi_ok || get_int(env, e, &fd)) return NULL;
+    src[i] = (int)fd;
+  }
+  char **argv = get_strv(env, a.argv[1]);
+  if (!argv) return NULL;
+  char **envp = get_strv(env, a.argv[2]);
+  if (!envp) {
+    free_strv(argv);
+    return NULL;
+  }
+  posix_spawn_file_actions_t fa;
+  posix_spawnattr_t at;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawnattr_init(&at);
+  int err = 0;
+  /* Each source is first copied above the targets, so that placing one
+   * never overwrites another still to be placed (fds [1, 0] swaps them). */
+  for (uint32_t i = 0; i < nfd && !err; i++) {
+    if (src[i] < 0) {
+      err = posix_spawn_file_actions_addopen(&fa, (int)i, "/dev/null", O_RDWR, 0);
+    } else if ((dups[i] = fcntl(src[i], F_DUPFD_CLOEXEC, SPAWN_FDS)) < 0) {
+      err = errno;
+    } else {
+      err = posix_spawn_file_actions_adddup2(&fa, dups[i], (int)i);
+    }
+  }
+  sigset_t all, none;
+  sigfillset(&all);
+  sigemptyset(&none);
+  if (!err) err = posix_spawnattr_setsigdefault(&at, &all);
+  if (!err) err = posix_spawnattr_setsigmask(&at, &none);
+  if (!err) err = posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+  pid_t pid = -1;
+  if (!err) err = posix_spawn(&pid, pfile, &fa, &at, argv, envp);
+  for (uint32_t i = 0; i < nfd; i++)
+    if (dups[i] >= 0) close(dups[i]);
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&at);
+  free_strv(argv);
+  free_strv(envp);
+  if (err) return throw_errno(env, err, "posix_spawn", pfile);
+  napi_value result;
+  napi_create_int32(env, (int32_t)pid, &result);
+  return result;
+}
+
+static napi_value js_pipe(napi_env env, napi_callback_info info) {
+  (void)info;
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) return throw_errno(env, errno, "pipe2", NULL);
+  napi_value arr, r, w;
+  napi_create_array(env, &arr);
+  napi_create_int32(env, fds[0], &r);
+  napi_create_int32(env, fds[1], &w);
+  napi_set_element(env, arr, 0, r);
+  napi_set_element(env, arr, 1, w);
+  return arr;
+}
+
+/* The child's exit code (128 + signal when killed), or null while it runs and block is false. */
+static napi_value js_waitpid(napi_env env, napi_callback_info info) {
+  args_t a;
+  int64_t pid;
+  bool block = false;
+  if (get_args(env, info, &a, 2) || get_int(env, a.argv[0], &pid)) return NULL;
+  napi_get_value_bool(env, a.argv[1], &block);
+  int status, rc;
+  do rc = waitpid((pid_t)pid, &status, block ? 0 : WNOHANG);
+  while (rc < 0 && errno == EINTR);
+  if (rc < 0) return throw_errno(env, errno, "waitpid", NULL);
+  napi_value result;
+  if (rc == 0) {
+    napi_get_null(env, &result);
+    return result;
+  }
+  napi_create_int32(env, WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), &result);
+  return result;
+}
+
+static napi_value js_isatty(napi_env env, napi_callback_info info) {
+  args_t a;
+  int64_t fd;
+  if (get_args(env, info, &a, 1) || get_int(env, a.argv[0], &fd)) return NULL;
+  napi_value result;
+  napi_get_boolean(env, isatty((int)fd) == 1, &result);
+  return result;
+}
+
 static void export_fn(napi_env env, napi_value exports, const char *name, napi_callback cb) {
   napi_value fn;
   napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, NULL, &fn);
@@ -392,5 +546,9 @@ NAPI_EXPORT napi_value napi_register_module_v1(napi_env env, napi_value exports)
   export_fn(env, exports, "shutdownBoth", js_shutdown_both);
   export_fn(env, exports, "newNetns", js_new_netns);
   export_fn(env, exports, "exchange", js_exchange);
+  export_fn(env, exports, "spawn", js_spawn);
+  export_fn(env, exports, "pipe", js_pipe);
+  export_fn(env, exports, "waitpid", js_waitpid);
+  export_fn(env, exports, "isatty", js_isatty);
   return exports;
 }

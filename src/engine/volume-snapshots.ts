@@ -124,8 +124,7 @@ export async function rollbackVolume(
     for (const u of users) {
       try {
         const started = await startContainer(c, u.id, { kind: 'detached' });
-        started.conmon.sync.stdio[3]?.destroy();
-        started.conmon.sync.unref();
+        started.conmon.release();
         restarted.push(u.name);
       } catch (e) {
         log.warn(

@@ -8,15 +8,15 @@
  * the address on. This file decides which port goes which way and writes the
  * rules.
  */
-import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { HutchError } from '../util/errors.ts';
+import { ipFamily } from '../util/ip.ts';
 import type { PortBinding } from './ports.ts';
 
 /** A CIDR (or a bare address) in its normal form: "10.0.0.0/8", "::1/128". */
 export function parseAllow(text: string): string {
   const [addr = '', prefix, extra] = text.split('/');
-  const family = isIP(addr);
+  const family = ipFamily(addr);
   const max = family === 4 ? 32 : 128;
   const bits = prefix === undefined ? max : Number(prefix);
   if (
@@ -95,7 +95,7 @@ export function splitForAllowlist(ports: PortBinding[], host: HostAddresses): Al
  */
 export function allowRules(ports: PortBinding[], allow: string[]): string {
   const set = (family: 4 | 6): string => {
-    const elements = allow.filter((a) => (isIP(a.split('/')[0]!) === 4) === (family === 4));
+    const elements = allow.filter((a) => (ipFamily(a.split('/')[0]!) === 4) === (family === 4));
     return [
       `  set allow${family} {`,
       `    type ipv${family}_addr`,

@@ -2,7 +2,7 @@
  * The text of the files every container gets its own copy of: /etc/hosts,
  * /etc/hostname and /etc/resolv.conf, with docker's contents and rules.
  */
-import { isIP } from 'node:net';
+import { ipFamily } from '../util/ip.ts';
 import { HutchError } from '../util/errors.ts';
 
 export interface AddHost {
@@ -73,7 +73,7 @@ export function parseAddHost(value: string): AddHost {
   if (host === '' || /[\s:]/.test(host)) throw badAddHost(value, 'not a host name');
   if (ip === HOST_GATEWAY) return { host, ip };
   if (ip.length > 2 && ip.startsWith('[') && ip.endsWith(']')) ip = ip.slice(1, -1);
-  if (isIP(ip) === 0) throw badAddHost(value, `${JSON.stringify(ip)} is not an IP address`);
+  if (ipFamily(ip) === 0) throw badAddHost(value, `${JSON.stringify(ip)} is not an IP address`);
   return { host, ip };
 }
 
@@ -107,7 +107,7 @@ const DEFAULT_NAMESERVERS = ['8.8.8.8', '8.8.4.4'];
 
 /** 127.0.0.0/8 and ::1 (in any spelling): unreachable from a container's own network namespace. */
 function isLoopback(ip: string): boolean {
-  const family = isIP(ip);
+  const family = ipFamily(ip);
   if (family === 4) return ip.startsWith('127.');
   if (family !== 6) return false;
   const [head = '', tail = ''] = ip.toLowerCase().split('::');
@@ -147,7 +147,7 @@ function parseResolvConf(text: string): ParsedResolvConf {
 
 function checkDns(dns: string[]): void {
   for (const ip of dns) {
-    if (isIP(ip) === 0) {
+    if (ipFamily(ip) === 0) {
       throw new HutchError('BAD_FLAG', `--dns ${JSON.stringify(ip)} is not an IP address`, {
         hint: 'Give the address of a nameserver, e.g. --dns 10.0.0.2.',
       });
@@ -187,7 +187,7 @@ export function resolvConf(opts: ResolvConfOptions): string {
   } else if (opts.network === 'host') {
     nameservers = host.nameservers;
   } else {
-    nameservers = host.nameservers.filter((ip) => isIP(ip) !== 0 && !isLoopback(ip));
+    nameservers = host.nameservers.filter((ip) => ipFamily(ip) !== 0 && !isLoopback(ip));
     if (nameservers.length === 0 && opts.networkDns?.length) nameservers = opts.networkDns;
     if (nameservers.length === 0) nameservers = DEFAULT_NAMESERVERS;
   }

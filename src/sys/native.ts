@@ -30,6 +30,17 @@ export interface SysBinding {
   exchange(a: string, b: string): void;
   /** A new network namespace with loopback up, bound at path (an existing file). */
   newNetns(path: string): void;
+  /**
+   * Starts FILE with ARGV (argv[0] included) and ENV ("K=V" strings); fds[i]
+   * becomes the child's fd i, a negative entry /dev/null. Signals start at
+   * their defaults. Returns the pid: reap it with waitpid.
+   */
+  spawn(file: string, argv: string[], env: string[], fds: number[]): number;
+  /** A pipe, both ends close-on-exec: [read, write]. */
+  pipe(): [number, number];
+  /** The child's exit code (128 + signal if killed), or null while it runs and `block` is false. */
+  waitpid(pid: number, block: boolean): number | null;
+  isatty(fd: number): boolean;
 }
 
 let binding: SysBinding | undefined;
@@ -38,9 +49,10 @@ export function sys(): SysBinding {
   if (binding) return binding;
   const file = join(packageRoot(), 'native/build/hutch_sys.node');
   try {
-    // node:module only here: loading it costs every command that never needs the addon.
-    const { createRequire } = process.getBuiltinModule('node:module');
-    binding = createRequire(import.meta.url)(file) as SysBinding;
+    // process.dlopen, not require: node:module costs about a millisecond to load.
+    const addon = { exports: {} };
+    process.dlopen(addon, file);
+    binding = addon.exports as SysBinding;
   } catch (e) {
     throw new HutchError('NATIVE_MISSING', `cannot load ${file}: ${(e as Error).message}`, {
       hint: `Build hutch's native parts: sh ${join(packageRoot(), 'native/build.sh')} (needs gcc).`,

@@ -12,8 +12,7 @@ export async function runRestart(args: Parsed): Promise<number> {
   return eachContainer(args.operands, async (ref) => {
     const rec = await stopContainer(c, ref, t);
     const started = await startContainer(c, rec.id, { kind: 'detached' });
-    started.conmon.sync.stdio[3]?.destroy();
-    started.conmon.sync.unref();
+    started.conmon.release();
   });
 }
 

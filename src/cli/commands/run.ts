@@ -3,6 +3,7 @@ import { openContainers } from '../../engine/containers/open.ts';
 import { forceRemove } from '../../engine/containers/remove.ts';
 import { runForeground } from '../../engine/containers/run.ts';
 import { startContainer } from '../../engine/containers/start.ts';
+import { sys } from '../../sys/native.ts';
 import { HutchError, isHutchError } from '../../util/errors.ts';
 import type { CommandSpec, Parsed } from '../args/spec.ts';
 import { contextFor } from '../context.ts';
@@ -41,8 +42,7 @@ export async function runRun(args: Parsed): Promise<number> {
   if (o.detach === true) {
     try {
       const started = await startContainer(c, rec.id, { kind: 'detached' });
-      started.conmon.sync.stdio[3]?.destroy();
-      started.conmon.sync.unref();
+      started.conmon.release();
     } catch (e) {
       if (req.rm) await forceRemove(c, rec.id, true);
       throw e;
@@ -51,8 +51,9 @@ export async function runRun(args: Parsed): Promise<number> {
     return 0;
   }
   // With no terminal anywhere and nothing to keep, the container can use our stdio directly.
-  // isatty on the fds: process.stdin and friends would load Node's stream machinery (~6 ms).
-  const { isatty } = process.getBuiltinModule('node:tty');
+  // isatty from the addon (which the start loads anyway): process.stdin and
+  // friends, or node:tty, load Node's net and stream machinery (~4 ms).
+  const { isatty } = sys();
   const anyTty = isatty(0) || isatty(1) || isatty(2);
   const passthrough = req.rm && !req.tty && !anyTty;
   try {

@@ -48,8 +48,7 @@ export async function runStart(args: Parsed): Promise<number> {
         continue;
       }
       const started = await startContainer(c, rec.id, { kind: 'detached' });
-      started.conmon.sync.stdio[3]?.destroy();
-      started.conmon.sync.unref();
+      started.conmon.release();
       out(o.all === true ? c.store.get(ref).name : ref);
     } catch (e) {
       if (refs.length === 1) throw e;

@@ -154,8 +154,7 @@ export async function cleanupContainer(
   });
   try {
     const started = await startContainer(c, id, { kind: 'detached' });
-    started.conmon.sync.stdio[3]?.destroy();
-    started.conmon.sync.unref();
+    started.conmon.release();
   } catch (e) {
     throw new HutchError('RESTART_FAILED', `restarting ${rec.name} failed: ${(e as Error).message}`);
   }

@@ -114,8 +114,7 @@ export async function execInContainer(c: Containers, req: ExecRequest): Promise<
         exec: { processSpec: file, attach: false, session },
         env: conmonEnv(),
       });
-      mon.sync.stdio[3]?.destroy();
-      mon.sync.unref();
+      mon.release();
     } finally {
       rmSync(file, { force: true });
     }

@@ -107,8 +107,7 @@ export async function runForeground(
     { owner: rec.hostConfig.restartPolicy.name === 'no' },
   );
   // The sync pipe is no longer needed: conmon goes on alone.
-  started.conmon.sync.stdio[3]?.destroy();
-  started.conmon.sync.unref();
+  started.conmon.release();
   const unproxy = io.sigProxy && !rec.config.tty ? proxySignals(c, started.rec) : () => {};
   try {
     const stopWaiting = new AbortController();

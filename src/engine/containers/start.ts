@@ -4,7 +4,6 @@
  * process runs; any failure on the way undoes the mount and the runtime's
  * state, so a failed start leaves the container as it was.
  */
-import type { StdioOptions } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { processStart, observedState } from '../../runtime/containers/liveness.ts';
@@ -16,7 +15,7 @@ import type { ContainerRecord } from '../../runtime/containers/types.ts';
 import { startConmon } from '../../runtime/oci/conmon.ts';
 import type { OciRuntime } from '../../runtime/oci/runtime.ts';
 import { rememberFilter } from '../../runtime/oci/seccomp-cache.ts';
-import type { Conmon, ConmonLog } from '../../runtime/oci/conmon.ts';
+import type { Conmon, ConmonLog, StdioFd } from '../../runtime/oci/conmon.ts';
 import { parseBytes } from '../../runtime/resources.ts';
 import { lockFile } from '../../sys/lock.ts';
 import { helperPath, packageRoot } from '../../sys/native-paths.ts';
@@ -35,7 +34,7 @@ export type StartMode =
   /** conmon keeps the streams; logs go to the container's log file. */
   | { kind: 'detached' }
   /** The container's stdio are the given fds (foreground `run --rm` without a terminal). */
-  | { kind: 'passthrough'; stdio: StdioOptions };
+  | { kind: 'passthrough'; stdio: [StdioFd, StdioFd, StdioFd] };
 
 export interface StartOptions {
   /** This process stays and cleans up when the container ends (foreground run, start -a). */

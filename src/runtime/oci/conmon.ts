@@ -9,13 +9,15 @@
  * conmon, named by _OCI_SYNCPIPE): one JSON line `{"data": PID}`, or a
  * negative number and a message when the runtime failed.
  */
-import type { ChildProcess, StdioOptions } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import type { Readable } from 'node:stream';
+import { closeSync, read, readFileSync } from 'node:fs';
+import { sys } from '../../sys/native.ts';
 import { HutchError } from '../../util/errors.ts';
 import { log } from '../../util/log.ts';
 import { which } from '../../util/which.ts';
 import type { OciRuntime } from './runtime.ts';
+
+/** One of conmon's stdio: this process's own fd of that number, /dev/null, or the given fd. */
+export type StdioFd = 'inherit' | 'ignore' | number;
 
 export type ConmonLog =
   { driver: 'k8s-file'; path: string; maxSize?: number } | { driver: 'none' | 'passthrough' };
@@ -31,8 +33,8 @@ export interface ConmonOptions {
   terminal: boolean;
   /** Keep a pipe to the container's stdin (docker's -i). */
   stdin: boolean;
-  /** For passthrough: the fds the container should have as its stdio. */
-  stdio?: StdioOptions;
+  /** For passthrough: what the container should have as its stdio (default: all /dev/null). */
+  stdio?: [StdioFd, StdioFd, StdioFd];
   exitCommand: string[] | undefined;
   /** exec: the process.json to run in the running container. */
   exec?: { processSpec: string; attach: boolean; session: string };
@@ -44,10 +46,10 @@ export interface Conmon {
   pid: number;
   /** conmon's own pid (it forks away from the process hutch started). */
   conmonPid: number;
-  /** The sync pipe, still open: exec sessions report their exit code on it. */
-  sync: ChildProcess;
-  /** The rest of the sync pipe's lines. */
+  /** The rest of the sync pipe's lines (exec sessions report their exit code on it). */
   nextMessage: () => Promise<SyncMessage>;
+  /** Closes the sync pipe: conmon goes on alone. */
+  release: () => void;
 }
 
 export interface SyncMessage {
@@ -113,64 +115,78 @@ export function conmonArgs(o: ConmonOptions): string[] {
   return args;
 }
 
-/** Starts conmon and waits until the runtime has created the container (or failed to). */
+/**
+ * Reads the sync pipe a line at a time. The reads run on Node's thread pool
+ * (a pipe has no readiness for fs calls): one read waits at a time, and the
+ * pipe is closed only between reads.
+ */
+function lineReader(fd: number): { nextLine: () => Promise<string | undefined>; close: () => void } {
+  let pending = Buffer.alloc(0);
+  let ended = false;
+  let closed = false;
+  const chunk = Buffer.allocUnsafe(4096);
+  const readSome = (): Promise<number> =>
+    new Promise((resolve, reject) =>
+      read(fd, chunk, 0, chunk.length, null, (e, n) => (e ? reject(e) : resolve(n))),
+    );
+  return {
+    async nextLine() {
+      for (;;) {
+        const nl = pending.indexOf(10);
+        if (nl >= 0) {
+          const line = pending.subarray(0, nl).toString('utf8');
+          pending = pending.subarray(nl + 1);
+          return line;
+        }
+        if (ended || closed) return undefined;
+        const n = await readSome().catch(() => 0);
+        if (n === 0) ended = true;
+        else pending = Buffer.concat([pending, chunk.subarray(0, n)]);
+      }
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      closeSync(fd);
+    },
+  };
+}
+
+function stdioFds(stdio: [StdioFd, StdioFd, StdioFd] | undefined): number[] {
+  return (stdio ?? ['ignore', 'ignore', 'ignore']).map((s, i) =>
+    s === 'inherit' ? i : s === 'ignore' ? -1 : s,
+  );
+}
+
+/**
+ * Starts conmon and waits until the runtime has created the container (or
+ * failed to). conmon is started through the native addon, not
+ * child_process: see native/sys.c.
+ */
 export async function startConmon(o: ConmonOptions): Promise<Conmon> {
-  const { spawn } = process.getBuiltinModule('node:child_process');
   const args = conmonArgs(o);
   log.debug(`conmon ${args.join(' ')}`);
-  const base = (o.stdio as unknown[] | undefined) ?? ['ignore', 'ignore', 'ignore'];
-  const child = spawn(conmonPath(), args, {
-    stdio: [base[0], base[1], base[2], 'pipe'] as StdioOptions,
-    env: { ...o.env, _OCI_SYNCPIPE: '3' },
-    detached: false,
-  });
-  const pipe = child.stdio[3] as Readable;
-  const lines: string[] = [];
-  const waiters: ((line: string | undefined) => void)[] = [];
-  let buffered = '';
-  let ended = false;
-  pipe.setEncoding('utf8');
-  pipe.on('data', (chunk: string) => {
-    buffered += chunk;
-    let nl: number;
-    while ((nl = buffered.indexOf('\n')) >= 0) {
-      const line = buffered.slice(0, nl);
-      buffered = buffered.slice(nl + 1);
-      const w = waiters.shift();
-      if (w) w(line);
-      else lines.push(line);
-    }
-  });
-  pipe.on('error', () => {});
-  pipe.on('close', () => {
-    ended = true;
-    for (const w of waiters.splice(0)) w(undefined);
-  });
-  const stderr: string[] = [];
-  child.on('error', (e) => stderr.push(e.message));
-  // conmon forks: the child creates the container and reports on the sync pipe,
-  // while the parent writes conmon's pid file (-P) and exits. The report can
-  // come first, so the pid file is read only once the parent is gone.
-  const parentDone = new Promise<void>((resolve) => {
-    child.once('exit', () => resolve());
-    child.once('error', () => resolve());
-  });
-  const nextLine = (): Promise<string | undefined> =>
-    lines.length
-      ? Promise.resolve(lines.shift())
-      : ended
-        ? Promise.resolve(undefined)
-        : new Promise((r) => waiters.push(r));
+  const path = conmonPath();
+  const env = Object.entries({ ...o.env, _OCI_SYNCPIPE: '3' }).flatMap(([k, v]) =>
+    v === undefined ? [] : [`${k}=${v}`],
+  );
+  const [syncRead, syncWrite] = sys().pipe();
+  let pid: number;
+  try {
+    pid = sys().spawn(path, [path, ...args], env, [...stdioFds(o.stdio), syncWrite]);
+  } catch (e) {
+    closeSync(syncRead);
+    throw new HutchError('CONMON_FAILED', `cannot start conmon (${path}): ${(e as Error).message}`);
+  } finally {
+    closeSync(syncWrite);
+  }
+  const sync = lineReader(syncRead);
   const nextMessage = async (): Promise<SyncMessage> => {
-    const line = await nextLine();
+    const line = await sync.nextLine();
     if (line === undefined) {
-      throw new HutchError(
-        'CONMON_FAILED',
-        `conmon ended without reporting${stderr.length ? `: ${stderr.join('; ')}` : ''}`,
-        {
-          hint: "Run with --log-level debug; `journalctl -t conmon` or syslog may hold conmon's own message.",
-        },
-      );
+      throw new HutchError('CONMON_FAILED', 'conmon ended without reporting', {
+        hint: "Run with --log-level debug; `journalctl -t conmon` or syslog may hold conmon's own message.",
+      });
     }
     try {
       return JSON.parse(line) as SyncMessage;
@@ -178,18 +194,36 @@ export async function startConmon(o: ConmonOptions): Promise<Conmon> {
       throw new HutchError('CONMON_FAILED', `conmon sent an unreadable message: ${line.slice(0, 200)}`);
     }
   };
-  const first = await nextMessage();
+  let first: SyncMessage;
+  try {
+    first = await nextMessage();
+  } catch (e) {
+    sync.close();
+    throw e;
+  } finally {
+    // conmon forks: the child creates the container and reports on the sync
+    // pipe, while the parent writes conmon's pid file (-P) and exits, long
+    // before the report as a rule. Its pid file is read once it is gone.
+    await reap(pid);
+  }
   if (first.data < 0 || first.message) {
+    sync.close();
     const why = (first.message ?? '').trim().replace(/^.*?msg="?/s, '');
     throw runtimeCreateError(o.runtime.name, why);
-  }
-  if (child.exitCode === null && child.signalCode === null) {
-    await Promise.race([parentDone, new Promise((r) => setTimeout(r, 5000).unref())]);
   }
   const conmonPid = Number(
     readFileSync(`${o.bundle}/${o.exec ? `exec-${o.exec.session}-conmon.pid` : 'conmon.pid'}`, 'utf8').trim(),
   );
-  return { pid: first.data, conmonPid, sync: child, nextMessage };
+  return { pid: first.data, conmonPid, nextMessage, release: sync.close };
+}
+
+/** Waits up to 5 s for the conmon process this one started to end, and reaps it. */
+async function reap(pid: number): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (sys().waitpid(pid, false) === null) {
+    if (Date.now() > deadline) return;
+    await new Promise((r) => setTimeout(r, 1));
+  }
 }
 
 /**
