@@ -16,7 +16,6 @@
 import { createHash } from 'node:crypto';
 import { lstatSync } from 'node:fs';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { lockFileAsync } from '../sys/lock.ts';
 import { mappingKey, ownerMapper } from '../util/idmap.ts';
 import type { IdMappings } from '../util/idmap.ts';
@@ -57,6 +56,8 @@ export async function ensureShiftedLayer(
         yield* packer.tree(toBytes(view.path), undefined);
         yield* packer.end();
       };
+      // node:stream on first use: every `run` bundles this, few make a shifted copy.
+      const { Readable } = process.getBuiltinModule('node:stream');
       await driver.createLayer(id, undefined, Readable.from(tar(), { objectMode: false }), {
         rootOwner: toNamespace(root.uid, root.gid),
       });
