@@ -78,6 +78,7 @@ const lazyBuiltins = {
  * compares a request body's class with to work around an old Node bug when
  * destroying one; hutch never sends an IncomingMessage. The stub gives
  * Node's default size, and the real module's when a flag changes it.
+ * (Its node:assert is made lazy too: see below.)
  */
 const undiciWithoutHttp = {
   name: 'undici-without-http',
@@ -104,6 +105,25 @@ const undiciWithoutHttp = {
         "  maxHeaderSize: flagged ? process.getBuiltinModule('node:http').maxHeaderSize : 16 * 1024,",
         '  IncomingMessage: class NeverSentByHutch {},',
         '};',
+      ].join('\n'),
+      loader: 'js',
+    }));
+    // undici checks its own invariants with assert(value) at every step, and
+    // loading node:assert costs ~6 ms of every pull (its error classes, diff
+    // and colour code). The stub passes a true value through and hands
+    // anything else, and any other use, to the real module.
+    b.onResolve({ filter: /^(node:)?assert$/ }, (args) =>
+      /undici[\\/]/.test(args.importer) && args.kind === 'require-call'
+        ? { path: 'assert', namespace: 'lazy-assert' }
+        : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'lazy-assert' }, () => ({
+      contents: [
+        "const real = () => process.getBuiltinModule('node:assert');",
+        'function assert(value, message) {',
+        '  if (!value) real()(value, message);',
+        '}',
+        'module.exports = new Proxy(assert, { get: (t, k) => (k in t ? t[k] : real()[k]) });',
       ].join('\n'),
       loader: 'js',
     }));

@@ -9,12 +9,12 @@
  * published by rename, and the image record is written last.
  */
 import { join } from 'node:path';
-import { Transform } from 'node:stream';
-import type { Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import type { LayerDriver } from '../storage/types.ts';
 import { lockFileAsync } from '../sys/lock.ts';
 import { HutchError } from '../util/errors.ts';
 import { log } from '../util/log.ts';
+import { fileChunks } from '../util/file-chunks.ts';
 import { unpackLayer } from './layers.ts';
 import { resumableBlob } from './resume.ts';
 import { selectManifest } from './platform.ts';
@@ -433,8 +433,7 @@ async function ensureLayer(input: PullInput, plan: LayerPlan, downloads: Downloa
     let source: Readable;
     if (blobs.has(plan.desc.digest)) {
       early?.destroy(); // another pull stored it meanwhile
-      const { createReadStream } = process.getBuiltinModule('node:fs');
-      source = createReadStream(blobs.path(plan.desc.digest), { highWaterMark: 1 << 20 });
+      source = Readable.from(fileChunks(blobs.path(plan.desc.digest)), { objectMode: false });
     } else {
       input.progress?.layer({ digest: plan.desc.digest, state: 'downloading', size: plan.desc.size });
       const got = {
