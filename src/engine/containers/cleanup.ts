@@ -53,6 +53,7 @@ export function releaseLocked(
   // The exit of a monitor this container no longer has (it was started again since) is old news.
   if (monitorPid !== undefined && s.conmonPid !== 0 && s.conmonPid !== monitorPid) return false;
   // The exit as `ps` sees it (exit file, else a monitor that is gone), made the record's.
+  const stored = JSON.stringify(s);
   const now = observedState(rec, c.store.exitFile(id));
   if (now.status === 'running' || now.status === 'paused') return false;
   if (now !== s) rec.state = { ...now, rootfs: undefined, health: s.health ? { ...s.health } : undefined };
@@ -68,7 +69,8 @@ export function releaseLocked(
   detachNetwork(c.ctx.paths, id, rec.state.network);
   rec.state.rootfs = undefined;
   rec.state.network = undefined;
-  c.store.write(rec);
+  // Released before (a `run --rm` releases, then removes): the record already says so.
+  if (JSON.stringify(rec.state) !== stored) c.store.write(rec);
   return true;
 }
 
