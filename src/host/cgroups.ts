@@ -12,6 +12,7 @@
  * A controller not bound to a v1 hierarchy shows up in the v2 hierarchy's
  * cgroup.controllers, so mounting it as a v1 hierarchy takes it out of v2.
  */
+import { realHost } from './view.ts';
 import type { HostView } from './view.ts';
 
 export interface MountInfo {
@@ -145,6 +146,18 @@ export function cgroupLayout(host: HostView): CgroupLayout {
   if (mounts.some((m) => m.fsType === 'cgroup' || m.fsType === 'cgroup2'))
     return layoutFromMounts(host, mounts);
   return layoutFromSysfs(host);
+}
+
+let hostLayout: CgroupLayout | undefined;
+
+/**
+ * This host's layout, read once per command: a container's start asks for it
+ * twice (the runtime's choice, the spec), and /proc/self/mountinfo in the
+ * user's namespace lists every container's mounts. Setup, which changes
+ * cgroup mounts, reads its own.
+ */
+export function hostCgroupLayout(): CgroupLayout {
+  return (hostLayout ??= cgroupLayout(realHost()));
 }
 
 /** crun refuses a hybrid host whose v2 hierarchy holds controllers. */

@@ -15,8 +15,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cgroupLayout } from '../../host/cgroups.ts';
-import { realHost } from '../../host/view.ts';
+import { hostCgroupLayout } from '../../host/cgroups.ts';
 import { observedState } from '../../runtime/containers/liveness.ts';
 import type { ContainerRecord } from '../../runtime/containers/types.ts';
 import type { OciSpec } from '../../runtime/spec.ts';
@@ -96,7 +95,7 @@ interface CgroupDirs {
 function cgroupDirs(pid: number): CgroupDirs | undefined {
   const text = read(`/proc/${pid}/cgroup`);
   if (!text) return undefined;
-  const layout = cgroupLayout(realHost());
+  const layout = hostCgroupLayout();
   const dirs: CgroupDirs = { v1: new Map(), v2: undefined };
   for (const line of text.split('\n')) {
     const m = /^(\d+):([^:]*):(.*)$/.exec(line.trim());

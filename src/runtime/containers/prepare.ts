@@ -6,7 +6,7 @@
  */
 import { chownSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cgroupLayout, containerCgroupPath, userDelegation } from '../../host/cgroups.ts';
+import { containerCgroupPath, hostCgroupLayout, userDelegation } from '../../host/cgroups.ts';
 import type { CgroupLayout } from '../../host/cgroups.ts';
 import { realHost } from '../../host/view.ts';
 import { HutchError } from '../../util/errors.ts';
@@ -248,7 +248,7 @@ export function prepareSpec(input: PrepareInput): Prepared {
       : seccompProfile({ mode: sec.seccomp, capabilities: caps.bounding });
   const seccomp = handoff && !o.privileged ? withHandoff(profile, handoff, handed) : profile;
 
-  const layout = cgroupLayout(realHost());
+  const layout = hostCgroupLayout();
   const built = buildResources(o.resources);
   if (built.needs.size > 0) {
     checkControllers(built.needs, availableControllers(rootless), built.requestedBy);

@@ -10,8 +10,7 @@
  */
 import type { SpawnSyncReturns } from 'node:child_process';
 import { join } from 'node:path';
-import { cgroupLayout, crunRefusesHybrid } from '../../host/cgroups.ts';
-import { realHost } from '../../host/view.ts';
+import { cgroupLayout, crunRefusesHybrid, hostCgroupLayout } from '../../host/cgroups.ts';
 import type { HostView } from '../../host/view.ts';
 import { HutchError } from '../../util/errors.ts';
 import { log } from '../../util/log.ts';
@@ -43,7 +42,8 @@ export function pickRuntime(requested: string | undefined, opts: PickOptions = {
     return { name: requested.split('/').pop()!, path, fallback: undefined };
   }
   const crun = lookup('crun');
-  const hybrid = crun !== undefined && crunRefusesHybrid(cgroupLayout(opts.host ?? realHost()));
+  const hybrid =
+    crun !== undefined && crunRefusesHybrid(opts.host ? cgroupLayout(opts.host) : hostCgroupLayout());
   if (crun && !hybrid) return { name: 'crun', path: crun, fallback: undefined };
   const runc = lookup('runc');
   if (runc) {
