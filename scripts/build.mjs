@@ -2,7 +2,8 @@
 // that load on demand, so start-up reads only what the command needs.
 import { build } from 'esbuild';
 import { builtinModules, createRequire } from 'node:module';
-import { readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 
 const require = createRequire(import.meta.url);
 // The builtin shims list the exports of the Node that builds them: build with
@@ -201,6 +202,27 @@ const common = {
   },
 };
 
+/**
+ * Writes the command scripts, their dynamic imports (the lazy modules, the
+ * only ones) turned into calls of the loader's __hutchImport: a script run by
+ * node:vm has no module loader of its own.
+ */
+function commandScripts(result) {
+  for (const f of result.outputFiles) {
+    let text = f.text;
+    if (f.path.endsWith('.cjs')) {
+      text = text.replace(/\bimport\((?=["']\.\.\/lazy\/)/g, '__hutchImport(');
+      const left = /\bimport\(["'`]/.exec(text);
+      if (left)
+        throw new Error(
+          `${f.path}: a dynamic import the command loader cannot serve: ${text.slice(left.index, left.index + 80)}`,
+        );
+    }
+    mkdirSync(dirname(f.path), { recursive: true });
+    writeFileSync(f.path, text);
+  }
+}
+
 const commandFiles = readdirSync(new URL('../src/cli/commands', import.meta.url))
   .filter((f) => f.endsWith('.ts') && f !== 'index.ts')
   .map((f) => `src/cli/commands/${f}`);
@@ -216,13 +238,21 @@ await Promise.all([
   }),
   build({
     ...common,
+    // Scripts, not ES modules: src/cli/command-loader.ts runs each with a V8
+    // code cache made after the command ran. The function it wraps them in
+    // gives require (Node's builtins), the file's URL, and an import() for
+    // the modules of dist/lazy (see commandScripts).
+    format: 'cjs',
+    outExtension: { '.js': '.cjs' },
+    banner: {},
+    define: { ...common.define, 'import.meta.url': '__hutchModuleUrl' },
     entryPoints: commandFiles,
     outdir: 'dist/commands',
-    // No shared chunks: each ES module costs about a millisecond to load,
-    // more than re-reading code that two commands both contain.
+    // No shared chunks: every command is one file, which its code cache covers whole.
     splitting: false,
+    write: false,
     plugins: [lazyBuiltins, undiciWithoutHttp, lazyModules('../')],
-  }),
+  }).then(commandScripts),
   build({
     ...common,
     entryPoints: Object.fromEntries(lazyEntries().map((f) => [f.split('/').pop().replace(/\.ts$/, ''), f])),
