@@ -7,7 +7,7 @@
  * function a command calls afterwards is still parsed and compiled on each
  * run, about 8 ms of `ps` and 14 ms of `run`. A cache made after the command
  * ran holds those functions too. It is written the first time a command
- * runs (or when V8 rejects it, after a Node upgrade), next to Node's:
+ * succeeds (or when V8 rejects it, after a Node upgrade), next to Node's:
  * $XDG_CACHE_HOME/hutch/code-cache (or ~/.cache/hutch/code-cache), in the
  * user's own directory, since a planted cache would be run as code.
  *
@@ -79,7 +79,10 @@ function loadScript(file: string, name: string): CommandModule {
     (specifier: string) => import(new URL(specifier, url).href),
   );
   if (dir && (cachedData === undefined || script.cachedDataRejected)) {
-    process.once('exit', () => saveCache(dir, key, name, script));
+    // Only after a run that succeeded: a usage error's run compiles little of the command.
+    process.once('exit', (code) => {
+      if (code === 0) saveCache(dir, key, name, script);
+    });
   }
   return module.exports;
 }

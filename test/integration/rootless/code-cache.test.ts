@@ -67,6 +67,13 @@ describe('command code cache', () => {
     assert.equal(cacheOf(d, 'version').length, 1);
   });
 
+  it('is not made by a run that failed', () => {
+    const { b, dir } = box();
+    const r = b.hutch(['version', '--no-such-flag']);
+    assert.equal(r.status, 125);
+    assert.equal(dir(), undefined);
+  });
+
   it("is not made when Node's compile cache is turned off", () => {
     const { b, dir } = box();
     const r = b.hutch(['version'], { env: { NODE_DISABLE_COMPILE_CACHE: '1' } });
