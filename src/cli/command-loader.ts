@@ -48,21 +48,37 @@ function builtinRequire(id: string): unknown {
   return m;
 }
 
+/**
+ * The flags of this command line, by name: what decides, more than anything,
+ * which of a command's functions a run calls. (`-aq` gives a and q; values
+ * and operands are left out, so they never make a line look new.)
+ */
+export function flagSignature(argv: readonly string[]): string {
+  const names = new Set<string>();
+  for (const a of argv) {
+    if (a === '--') break;
+    if (a.startsWith('--')) names.add(a.slice(2).split('=')[0]!);
+    else if (a.startsWith('-') && a.length > 1) for (const c of a.slice(1)) names.add(c);
+  }
+  return [...names].sort().join(',');
+}
+
+function readIfThere(path: string, encoding?: 'utf8'): Buffer | string | undefined {
+  try {
+    return encoding ? readFileSync(path, encoding) : readFileSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
 function loadScript(file: string, name: string): CommandModule {
   const vm = process.getBuiltinModule('node:vm');
   const source = readFileSync(file, 'utf8');
   const dir = cacheDir();
   // V8 checks a cache against the source's length only: the key names the file's version.
   const st = statSync(file);
-  const key = `${name}-${st.size}-${Math.trunc(st.mtimeMs)}-${st.ino}.bin`;
-  let cachedData: Buffer | undefined;
-  if (dir) {
-    try {
-      cachedData = readFileSync(join(dir, key));
-    } catch {
-      // Not made yet.
-    }
-  }
+  const key = `${name}-${st.size}-${Math.trunc(st.mtimeMs)}-${st.ino}`;
+  const cachedData = dir ? (readIfThere(join(dir, `${key}.bin`)) as Buffer | undefined) : undefined;
   const url = pathToFileURL(file).href;
   const script = new vm.Script(
     `(function (exports, require, module, __filename, __hutchModuleUrl, __hutchImport) {${source}\n})`,
@@ -78,24 +94,47 @@ function loadScript(file: string, name: string): CommandModule {
     url,
     (specifier: string) => import(new URL(specifier, url).href),
   );
-  if (dir && (cachedData === undefined || script.cachedDataRejected)) {
-    // Only after a run that succeeded: a usage error's run compiles little of the command.
-    process.once('exit', (code) => {
-      if (code === 0) saveCache(dir, key, name, script);
-    });
+  if (dir) {
+    // A cache holds the functions of the runs that made it: one more is added
+    // (V8's new cache keeps what it read) when a line of flags not seen before
+    // succeeds, so `ps -aq` first does not leave `ps -a` compiling its table.
+    const sig = flagSignature(process.argv.slice(2)) || '(none)';
+    const fresh = cachedData === undefined || script.cachedDataRejected === true;
+    const seen = fresh
+      ? []
+      : ((readIfThere(join(dir, `${key}.seen`), 'utf8') as string | undefined) ?? '').split('\n');
+    if (fresh || !seen.includes(sig)) {
+      process.once('exit', (code) => {
+        // Only after a run that succeeded: a usage error's run compiles little of the command.
+        if (code === 0) saveCache(dir, key, name, script, [...seen.filter((l) => l !== ''), sig]);
+      });
+    }
   }
   return module.exports;
 }
 
-/** Writes the cache (temporary file, then rename) and drops the command's older ones; never fails the command. */
-function saveCache(dir: string, key: string, name: string, script: { createCachedData(): Buffer }): void {
+/** Writes the cache and its flag lines (temporary files, then rename), drops the command's older ones; never fails the command. */
+function saveCache(
+  dir: string,
+  key: string,
+  name: string,
+  script: { createCachedData(): Buffer },
+  seen: string[],
+): void {
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const tmp = join(dir, `.tmp-${key}-${process.pid}`);
-    writeFileSync(tmp, script.createCachedData(), { mode: 0o600 });
-    renameSync(tmp, join(dir, key));
+    const put = (file: string, data: Buffer | string): void => {
+      const tmp = join(dir, `.tmp-${file}-${process.pid}`);
+      writeFileSync(tmp, data, { mode: 0o600 });
+      renameSync(tmp, join(dir, file));
+    };
+    // The lines after the cache: lines that name a cache they are not part of would keep it thin.
+    put(`${key}.bin`, script.createCachedData());
+    put(`${key}.seen`, `${seen.join('\n')}\n`);
+    // This command's caches of earlier builds (image-prune's are not image's).
+    const mine = new RegExp(`^${name}-\\d+-\\d+-\\d+\\.(bin|seen)$`);
     for (const f of readdirSync(dir)) {
-      if (f.startsWith(`${name}-`) && f !== key) rmSync(join(dir, f), { force: true });
+      if (mine.test(f) && !f.startsWith(`${key}.`)) rmSync(join(dir, f), { force: true });
     }
   } catch {
     // A cache is only a shortcut: the next run compiles again.

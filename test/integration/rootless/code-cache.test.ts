@@ -53,6 +53,29 @@ describe('command code cache', () => {
     assert.equal(afterRun.ino, before.ino);
   });
 
+  it("grows once for each new line of flags, and keeps other commands' caches", () => {
+    const { b, dir } = box();
+    assert.equal(b.hutch(['version']).status, 0);
+    const d = dir()!;
+    const [file] = cacheOf(d, 'version');
+    const path = join(d, file!);
+    // Another command whose name starts the same, and this command's cache of an older build.
+    writeFileSync(join(d, 'version-snapshot-1-2-3.bin'), 'not ours');
+    writeFileSync(join(d, 'version-1-2-3.bin'), 'an older build');
+    const first = statSync(path);
+
+    assert.equal(b.hutch(['version', '--format', '{{.Client.Version}}']).status, 0);
+    const grown = statSync(path);
+    assert.notEqual(grown.ino, first.ino, 'a new line of flags did not add to the cache');
+    // The lines of flags in it: none (the first run), then --format.
+    assert.equal(readFileSync(path.replace(/\.bin$/, '.seen'), 'utf8'), '(none)\nformat\n');
+    assert.ok(existsSync(join(d, 'version-snapshot-1-2-3.bin')), "another command's cache was removed");
+    assert.ok(!existsSync(join(d, 'version-1-2-3.bin')), "the older build's cache was kept");
+
+    assert.equal(b.hutch(['version', '--format', '{{.Client.Os}}']).status, 0);
+    assert.equal(statSync(path).ino, grown.ino, 'a line of flags already seen wrote the cache again');
+  });
+
   it('replaces a cache V8 rejects, and the command still works', () => {
     const { b, dir } = box();
     assert.equal(b.hutch(['version']).status, 0);
