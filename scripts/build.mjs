@@ -135,7 +135,9 @@ const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url),
 /**
  * Commands are bundled apart from the entry: the entry (argument parsing,
  * output, errors) is one file and each command one more, self-contained, so
- * any command loads exactly two modules.
+ * any command loads exactly two files. The entry loads them as scripts
+ * (src/cli/command-loader.ts); the import left here is the one a run from
+ * the sources takes, and names no file of the bundle.
  */
 const commandsAsFiles = {
   name: 'commands-as-files',

@@ -14,16 +14,8 @@
  * From the sources (tests), where no .cjs lies beside this module, the
  * command's own import is used.
  */
-import {
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import type { Stats } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { CommandSpec } from './args/spec.ts';
@@ -71,12 +63,11 @@ function readIfThere(path: string, encoding?: 'utf8'): Buffer | string | undefin
   }
 }
 
-function loadScript(file: string, name: string): CommandModule {
+function loadScript(file: string, name: string, st: Stats): CommandModule {
   const vm = process.getBuiltinModule('node:vm');
   const source = readFileSync(file, 'utf8');
   const dir = cacheDir();
   // V8 checks a cache against the source's length only: the key names the file's version.
-  const st = statSync(file);
   const key = `${name}-${st.size}-${Math.trunc(st.mtimeMs)}-${st.ino}`;
   const cachedData = dir ? (readIfThere(join(dir, `${key}.bin`)) as Buffer | undefined) : undefined;
   const url = pathToFileURL(file).href;
@@ -144,9 +135,11 @@ function saveCache(
 /** The command's module from the bundle, or undefined when running from the sources. */
 export function bundledCommand(name: string): Promise<CommandModule> | undefined {
   const file = fileURLToPath(new URL(`./commands/${name}.cjs`, import.meta.url));
-  if (!existsSync(file)) return undefined;
+  // One stat both tells the bundle from the sources and keys the cache.
+  const st = statSync(file, { throwIfNoEntry: false });
+  if (!st) return undefined;
   try {
-    return Promise.resolve(loadScript(file, name));
+    return Promise.resolve(loadScript(file, name, st));
   } catch (e) {
     return Promise.reject(e as Error);
   }
