@@ -6,8 +6,9 @@
  * the user namespace is built here (mkns) and joined here before Node starts
  * (run). Everything else the engine does stays in TypeScript.
  *
- *   hutch-helper run [ARGS...]
- *       Start hutch: find the pinned Node and dist/hutch.mjs from this
+ *   hutch-helper run [ARGS...]   (or this executable under any other name:
+ *                                 bin/hutch is a link to it)
+ *       Start hutch: find the pinned Node and dist/hutch.cjs from this
  *       executable's place in the package; if a live pause process is
  *       recorded under the runtime directory, join its user and mount
  *       namespaces (the directory is found exactly as src/config/paths.ts
@@ -264,7 +265,7 @@ static int cmd_run(int argc, char **argv) {
     if (!is_exec(node)) snprintf(node, sizeof node, "%s/../node/bin/node", pkg);
     if (!is_exec(node)) snprintf(node, sizeof node, "node");
   }
-  snprintf(bundle, sizeof bundle, "%s/dist/hutch.mjs", pkg);
+  snprintf(bundle, sizeof bundle, "%s/dist/hutch.cjs", pkg);
   if (access(bundle, R_OK) != 0) {
     fprintf(stderr, "hutch: %s is missing: run 'npm run build' in %s\n", bundle, pkg);
     return 125;
@@ -595,6 +596,12 @@ static int cmd_exit_hook(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
+  /* Called as bin/hutch (a link to this file), it is hutch itself: a shell
+   * script in between cost every command about 1.5 ms. */
+  if (argc < 1) return 125;
+  const char *base = strrchr(argv[0], '/');
+  base = base ? base + 1 : argv[0];
+  if (strcmp(base, "hutch-helper") != 0) return cmd_run(argc - 1, argv + 1);
   if (argc < 2) {
     fprintf(stderr, "usage: hutch-helper run|mkns|probe-overlay|exit-hook ...\n");
     return 125;

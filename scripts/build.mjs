@@ -61,7 +61,10 @@ const lazyBuiltins = {
         contents:
           `const m = process.getBuiltinModule(${JSON.stringify(`node:${args.path}`)});\n` +
           'export default m;\n' +
-          plain.map((k) => `export const ${k} = m.${k};`).join('\n'),
+          // Pure, so a name no importer uses is dropped with its read: some
+          // plain-looking properties load a module when read (fs.Dir loads
+          // internal/fs/dir).
+          plain.map((k) => `export const ${k} = /* @__PURE__ */ (() => m.${k})();`).join('\n'),
         loader: 'js',
       };
     });
@@ -233,6 +236,15 @@ rmSync(new URL('../dist', import.meta.url), { recursive: true, force: true });
 await Promise.all([
   build({
     ...common,
+    // A CommonJS entry: Node starts one about a millisecond sooner than an ES
+    // module, whose loader it would set up first. The dynamic imports (the
+    // modules of dist/lazy) stay import() and load as ES modules.
+    format: 'cjs',
+    outExtension: { '.js': '.cjs' },
+    banner: {
+      js: '"use strict";const __hutchEntryUrl = process.getBuiltinModule("node:url").pathToFileURL(__filename).href;',
+    },
+    define: { ...common.define, 'import.meta.url': '__hutchEntryUrl' },
     entryPoints: { hutch: 'src/cli/entry.ts' },
     outdir: 'dist',
     splitting: false,

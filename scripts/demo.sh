@@ -26,7 +26,7 @@ npm run --silent build
 id -u "$user" >/dev/null 2>&1 || useradd --create-home --shell /bin/sh "$user"
 bin/hutch setup --user "$user"
 here=$(pwd -P)
-if ! runuser -u "$user" -- test -r "$here/dist/hutch.mjs"; then
+if ! runuser -u "$user" -- test -r "$here/dist/hutch.cjs"; then
   echo "note: $user cannot read $here; copying hutch to /opt/hutch for the demo"
   rm -rf /opt/hutch && cp -a "$here" /opt/hutch && here=/opt/hutch
 fi

@@ -77,7 +77,7 @@ function prepareHost(): TestUser {
   } catch (e) {
     notes.push(`zfs driver tests skipped: no zfs-fuse pool (${(e as Error).message})`);
   }
-  if (!userCanRead(user.name, join(projectDir, 'dist/hutch.mjs'))) {
+  if (!userCanRead(user.name, join(projectDir, 'dist/hutch.cjs'))) {
     // CI may clone below a private directory: give the test user a copy.
     const copy = join(stateDir, 'tree');
     say(`${TEST_USER} cannot read ${projectDir}: running its tests from a copy in ${copy}`);

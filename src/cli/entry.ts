@@ -7,4 +7,7 @@ if (process.env.HUTCH_SET_COMPILE_CACHE) {
   delete process.env.NODE_COMPILE_CACHE;
   delete process.env.HUTCH_SET_COMPILE_CACHE;
 }
-process.exitCode = await main(process.argv.slice(2));
+// No top-level await: the bundle is a CommonJS script (scripts/build.mjs).
+void main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});
