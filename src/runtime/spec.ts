@@ -74,6 +74,12 @@ export interface SpecInput {
   /** cgroup v2 in use (a cgroup namespace and a cgroup2 mount make sense). */
   cgroupV2: boolean;
   network: NamespaceMode;
+  /**
+   * The network namespace at `network`'s path was made by hutch for this
+   * container in the engine's user namespace, which the container shares:
+   * it may mount a sysfs of its own there.
+   */
+  ownNetns?: boolean | undefined;
   ipc: NamespaceMode;
   pid: NamespaceMode;
   uts: NamespaceMode;
@@ -144,8 +150,10 @@ export function defaultMounts(input: SpecInput): OciMount[] {
     });
   }
   // sysfs can only be mounted by an owner of the network namespace: a rootless
-  // container on the host's network gets the host's /sys bound instead.
-  if (input.rootless && input.network.kind !== 'private') {
+  // container on the host's network, or on one it does not own, gets the
+  // host's /sys bound instead (where /sys/class/net lists the host's links).
+  const ownsNetwork = input.network.kind === 'private' || input.ownNetns === true;
+  if (input.rootless && !ownsNetwork) {
     mounts.push({
       destination: '/sys',
       type: 'bind',

@@ -379,6 +379,8 @@ export function prepareSpec(input: PrepareInput): Prepared {
     rootless,
     cgroupV2,
     network,
+    // Made by hutch in its own user namespace; a container with a user namespace of its own does not own it.
+    ownNetns: attached !== undefined && !rec.idMappings,
     ipc: nsMode(o.ipc, 'ipc', input.pidOf),
     pid: nsMode(o.pid, 'pid', input.pidOf),
     uts: nsMode(o.uts, 'uts', input.pidOf),

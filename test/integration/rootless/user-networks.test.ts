@@ -217,6 +217,44 @@ describe('user networks (rootless)', { skip: NEEDS_REGISTRY || NO_PASTA }, () =>
     }
   });
 
+  it("a container's /sys shows its own network: /sys/class/net lists the links `ip link` does", () => {
+    // Names as /sys/class/net and as `ip -o link` (eth0@if12 is eth0) give them, sorted, one line each.
+    const probe = [
+      'sh',
+      '-c',
+      'ls /sys/class/net | sort | tr "\\n" " "; echo; ip -o link | cut -d: -f2 | cut -d@ -f1 | tr -d " " | sort | tr "\\n" " "; echo',
+    ];
+    const hostLinks = readFileSync('/proc/net/dev', 'utf8')
+      .split('\n')
+      .slice(2)
+      .map((l) => l.split(':')[0]!.trim())
+      .filter((n) => n !== '' && n !== 'lo' && n !== 'eth0');
+    ok(['network', 'create', 'sysnet']);
+    try {
+      for (const net of ['sysnet', 'pasta']) {
+        const [sys, ip] = ok(['run', '--rm', '--network', net, img(), ...probe]).split('\n');
+        assert.equal(sys, ip, `--network ${net}: /sys/class/net is not the container's own`);
+        assert.match(sys!, /\beth0\b/);
+        for (const n of hostLinks) assert.doesNotMatch(sys!, new RegExp(`\\b${n}\\b`), `host link ${n} seen`);
+      }
+      // A user namespace of its own does not own hutch's network namespace: the host's /sys, and it still runs.
+      const keepId = h([
+        'run',
+        '--rm',
+        '--userns',
+        'keep-id',
+        '--network',
+        'sysnet',
+        img(),
+        'ls',
+        '/sys/class/net',
+      ]);
+      assert.equal(keepId.status, 0, keepId.stderr);
+    } finally {
+      ok(['network', 'rm', 'sysnet']);
+    }
+  });
+
   it('names keep resolving after the name server is killed and started again', async () => {
     ok(['network', 'create', 'dns']);
     ok(['run', '-d', '--name', 'db', '--network', 'dns', img(), ...HTTPD]);
