@@ -22,7 +22,7 @@
  *     switch is per thread, and a rootless process could not switch back
  *     to the host's network namespace, which its user namespace does not own.
  *   spawn(file, argv, env, fds) -> pid   pipe() -> [r, w]
- *   waitpid(pid, block) -> exit code | null   isatty(fd) -> boolean
+ *   waitpid(pid) -> exit code | null (never blocks)   isatty(fd) -> boolean
  *     Starting conmon for a container start. Node's child_process (and
  *     node:tty for a terminal check) load its net and stream machinery,
  *     about 8 ms of every `run`, for a process whose only channel is a
@@ -494,15 +494,13 @@ static napi_value js_pipe(napi_env env, napi_callback_info info) {
   return arr;
 }
 
-/* The child's exit code (128 + signal when killed), or null while it runs and block is false. */
+/* The child's exit code (128 + signal when killed), or null while it runs: never blocks. */
 static napi_value js_waitpid(napi_env env, napi_callback_info info) {
   args_t a;
   int64_t pid;
-  bool block = false;
-  if (get_args(env, info, &a, 2) || get_int(env, a.argv[0], &pid)) return NULL;
-  napi_get_value_bool(env, a.argv[1], &block);
+  if (get_args(env, info, &a, 1) || get_int(env, a.argv[0], &pid)) return NULL;
   int status, rc;
-  do rc = waitpid((pid_t)pid, &status, block ? 0 : WNOHANG);
+  do rc = waitpid((pid_t)pid, &status, WNOHANG);
   while (rc < 0 && errno == EINTR);
   if (rc < 0) return throw_errno(env, errno, "waitpid", NULL);
   napi_value result;

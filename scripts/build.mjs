@@ -71,6 +71,15 @@ const lazyBuiltins = {
   },
 };
 
+/** undici's require() of node:NAME, from the files IMPORTER matches, gets the module CONTENTS instead. */
+function stubForUndici(b, name, importer, contents) {
+  const namespace = `lazy-${name}`;
+  b.onResolve({ filter: new RegExp(`^(node:)?${name}$`) }, (args) =>
+    importer.test(args.importer) && args.kind === 'require-call' ? { path: name, namespace } : undefined,
+  );
+  b.onLoad({ filter: /.*/, namespace }, () => ({ contents, loader: 'js' }));
+}
+
 /**
  * undici loads node:http2 when it loads its client (~20 ms of every pull),
  * for HTTP/2, which hutch never turns on (allowH2 stays off). Its loader
@@ -87,50 +96,40 @@ const lazyBuiltins = {
 const undiciWithoutHttp = {
   name: 'undici-without-http',
   setup(b) {
-    b.onResolve({ filter: /^(node:)?http2$/ }, (args) =>
-      /undici[\\/]lib[\\/]dispatcher[\\/]client-h2\.js$/.test(args.importer)
-        ? { path: 'http2', namespace: 'lazy-http2' }
-        : undefined,
+    stubForUndici(
+      b,
+      'http2',
+      /undici[\\/]lib[\\/]dispatcher[\\/]client-h2\.js$/,
+      "module.exports = { constants: {}, connect: (...a) => process.getBuiltinModule('node:http2').connect(...a) };",
     );
-    b.onLoad({ filter: /.*/, namespace: 'lazy-http2' }, () => ({
-      contents:
-        "module.exports = { constants: {}, connect: (...a) => process.getBuiltinModule('node:http2').connect(...a) };",
-      loader: 'js',
-    }));
-    b.onResolve({ filter: /^(node:)?http$/ }, (args) =>
-      /undici[\\/]lib[\\/](dispatcher[\\/]client|core[\\/]util)\.js$/.test(args.importer)
-        ? { path: 'http', namespace: 'lazy-http' }
-        : undefined,
-    );
-    b.onLoad({ filter: /.*/, namespace: 'lazy-http' }, () => ({
-      contents: [
+    stubForUndici(
+      b,
+      'http',
+      /undici[\\/]lib[\\/](dispatcher[\\/]client|core[\\/]util)\.js$/,
+      [
         "const flagged = /max-http-header-size/.test(`${process.execArgv.join(' ')} ${process.env.NODE_OPTIONS ?? ''}`);",
         'module.exports = {',
         "  maxHeaderSize: flagged ? process.getBuiltinModule('node:http').maxHeaderSize : 16 * 1024,",
         '  IncomingMessage: class NeverSentByHutch {},',
         '};',
       ].join('\n'),
-      loader: 'js',
-    }));
+    );
     // undici checks its own invariants with assert(value) at every step, and
     // loading node:assert costs ~6 ms of every pull (its error classes, diff
     // and colour code). The stub passes a true value through and hands
     // anything else, and any other use, to the real module.
-    b.onResolve({ filter: /^(node:)?assert$/ }, (args) =>
-      /undici[\\/]/.test(args.importer) && args.kind === 'require-call'
-        ? { path: 'assert', namespace: 'lazy-assert' }
-        : undefined,
-    );
-    b.onLoad({ filter: /.*/, namespace: 'lazy-assert' }, () => ({
-      contents: [
+    stubForUndici(
+      b,
+      'assert',
+      /undici[\\/]/,
+      [
         "const real = () => process.getBuiltinModule('node:assert');",
         'function assert(value, message) {',
         '  if (!value) real()(value, message);',
         '}',
         'module.exports = new Proxy(assert, { get: (t, k) => (k in t ? t[k] : real()[k]) });',
       ].join('\n'),
-      loader: 'js',
-    }));
+    );
   },
 };
 

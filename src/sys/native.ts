@@ -38,8 +38,8 @@ export interface SysBinding {
   spawn(file: string, argv: string[], env: string[], fds: number[]): number;
   /** A pipe, both ends close-on-exec: [read, write]. */
   pipe(): [number, number];
-  /** The child's exit code (128 + signal if killed), or null while it runs and `block` is false. */
-  waitpid(pid: number, block: boolean): number | null;
+  /** The child's exit code (128 + signal if killed), or null while it runs; never blocks. */
+  waitpid(pid: number): number | null;
   isatty(fd: number): boolean;
 }
 

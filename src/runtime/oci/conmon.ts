@@ -220,7 +220,7 @@ export async function startConmon(o: ConmonOptions): Promise<Conmon> {
 /** Waits up to 5 s for the conmon process this one started to end, and reaps it. */
 async function reap(pid: number): Promise<void> {
   const deadline = Date.now() + 5000;
-  while (sys().waitpid(pid, false) === null) {
+  while (sys().waitpid(pid) === null) {
     if (Date.now() > deadline) return;
     await new Promise((r) => setTimeout(r, 1));
   }
