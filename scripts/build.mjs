@@ -23,7 +23,7 @@ if (Number(process.versions.node.split('.')[0]) < 24) {
  * e.g. node:fs/promises), so the build fails loudly if code asks for one.
  */
 /** Builtins costly to load that hutch uses only through functions: bound on first call. */
-const DEFERRED = new Set(['crypto', 'child_process', 'zlib', 'net', 'dgram']);
+const DEFERRED = new Set(['crypto', 'child_process', 'zlib', 'net', 'dgram', 'os']);
 
 const lazyBuiltins = {
   name: 'lazy-builtins',

@@ -11,9 +11,9 @@
  */
 import { spawnSync } from 'node:child_process';
 import { accessSync, constants, existsSync, readFileSync, readdirSync, statSync, statfsSync } from 'node:fs';
-import { release } from 'node:os';
 import { join, posix } from 'node:path';
 import { HutchError } from '../util/errors.ts';
+import { kernelRelease } from './kernel.ts';
 
 export interface StatInfo {
   /** st_mode: file type bits and permission bits. */
@@ -230,7 +230,7 @@ export function realHost(options: RealHostOptions = {}): HostView {
         return undefined;
       }
     },
-    kernelRelease: () => release(),
+    kernelRelease: () => kernelRelease(),
   };
 }
 

@@ -17,14 +17,13 @@
  * connected on the host's loopback in the same way, rather than crossing
  * pasta's tap path.
  */
-import { release } from 'node:os';
-import { parseKernelRelease } from '../host/kernel.ts';
+import { kernelRelease as currentKernelRelease, parseKernelRelease } from '../host/kernel.ts';
 import { handoffPath } from '../sys/native-paths.ts';
 import type { PortBinding } from './ports.ts';
 import { startReadyHelper } from './ready-helper.ts';
 
 /** SECCOMP_IOCTL_NOTIF_ADDFD with SECCOMP_ADDFD_FLAG_SETFD arrived in Linux 5.9. */
-export function kernelCanHandOff(kernelRelease = release()): boolean {
+export function kernelCanHandOff(kernelRelease = currentKernelRelease()): boolean {
   const [major = 0, minor = 0] = parseKernelRelease(kernelRelease) ?? [];
   return major > 5 || (major === 5 && minor >= 9);
 }

@@ -67,7 +67,7 @@ const DEFAULT_SUBNET = '10.88.0.0/16';
 const RESERVED = new Set(['none', 'host', 'pasta', 'slirp4netns', 'default', 'private', 'bridge']);
 
 /** Where hutch looks for free /24 networks, as podman does: 10.89.1.0/24 and up. */
-const AUTO_FIRST = ipToNumber('10.89.1.0')!;
+const AUTO_FIRST = ((10 << 24) | (89 << 16) | (1 << 8)) >>> 0; // 10.89.1.0, without parsing at every load
 const AUTO_COUNT = 255;
 
 export class NetworkStore {

@@ -6,9 +6,9 @@
  * the same under hutch.
  */
 import { readFileSync } from 'node:fs';
-import { endianness, release } from 'node:os';
+import { endianness } from 'node:os';
 import { resolve } from 'node:path';
-import { atLeast, parseKernelRelease, parseVersion } from '../host/kernel.ts';
+import { atLeast, kernelRelease, parseKernelRelease, parseVersion } from '../host/kernel.ts';
 import type { Version } from '../host/kernel.ts';
 import { errnoCode, HutchError } from '../util/errors.ts';
 
@@ -594,7 +594,7 @@ export function seccompProfile(req: SeccompRequest): OciSeccomp | undefined {
     profile = p;
   }
   const arch = hostArch(req.arch ?? process.arch);
-  const kernel = parseKernelRelease(req.kernelRelease ?? release());
+  const kernel = parseKernelRelease(req.kernelRelease ?? kernelRelease());
   return toOci(profile, { caps: new Set(req.capabilities), archNames: arch.names, kernel }, arch.scmp);
 }
 

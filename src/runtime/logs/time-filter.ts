@@ -19,7 +19,7 @@ const NS_PER_UNIT: Record<string, bigint> = {
 };
 
 // Longer units first, so "ms" is not read as "m" followed by junk.
-const DURATION_PART = /(\d*)(?:\.(\d*))?(ns|us|µs|μs|ms|h|m|s)/y;
+const DURATION_PART = /(\d*)(?:\.(\d*))?(ns|us|\u00b5s|\u03bcs|ms|h|m|s)/y;
 
 /** A Go duration ("1h30m", "1.5h", "-10s") in nanoseconds, or undefined. */
 export function parseGoDuration(value: string): bigint | undefined {

@@ -15,8 +15,8 @@
  * wrong filter. (node:crypto would cost a start about 13 ms to load.)
  */
 import { mkdirSync, readFileSync, statSync } from 'node:fs';
-import { release } from 'node:os';
 import { join } from 'node:path';
+import { kernelRelease } from '../../host/kernel.ts';
 import { writeFileAtomic } from '../../util/fs-atomic.ts';
 import type { SeccompMode } from '../security.ts';
 
@@ -67,7 +67,7 @@ export function filterKey(
     runtime.path,
     bin.size,
     bin.mtimeMs,
-    release(),
+    kernelRelease(),
     process.arch,
     capabilities.join(','),
     profileFile,

@@ -1,5 +1,4 @@
 /** Signal names and numbers as docker accepts them: KILL, SIGKILL, 9, SIGRTMIN+3. */
-import { constants } from 'node:os';
 import { HutchError } from '../../util/errors.ts';
 
 const SIGRTMIN = 34;
@@ -10,7 +9,12 @@ export interface Signal {
   number: number;
 }
 
-const BY_NAME = constants.signals as Record<string, number>;
+let byName: Record<string, number> | undefined;
+
+/** Node's table of signal numbers, read when first asked for: node:os is not loaded on every start. */
+function signalNumbers(): Record<string, number> {
+  return (byName ??= process.getBuiltinModule('node:os').constants.signals as Record<string, number>);
+}
 
 export function parseSignal(input: string): Signal {
   const s = input.trim().toUpperCase();
@@ -18,7 +22,7 @@ export function parseSignal(input: string): Signal {
     const n = Number(s);
     if (n < 1 || n > SIGRTMAX) throw badSignal(input);
     const name =
-      Object.entries(BY_NAME).find(([, v]) => v === n)?.[0] ??
+      Object.entries(signalNumbers()).find(([, v]) => v === n)?.[0] ??
       (n >= SIGRTMIN ? `SIGRTMIN+${n - SIGRTMIN}` : `SIG${n}`);
     return { name, number: n };
   }
@@ -30,7 +34,7 @@ export function parseSignal(input: string): Signal {
     if (n < SIGRTMIN || n > SIGRTMAX) throw badSignal(input);
     return { name, number: n };
   }
-  const n = BY_NAME[name];
+  const n = signalNumbers()[name];
   if (n === undefined) throw badSignal(input);
   return { name, number: n };
 }

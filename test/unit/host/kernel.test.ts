@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import {
   atLeast,
   compareVersions,
+  kernelRelease,
   kernelVersion,
   parseKernelRelease,
   parseVersion,
@@ -11,6 +12,14 @@ import {
   zfsModuleVersion,
 } from '../../../src/host/kernel.ts';
 import { specHost } from '../../../src/host/view.ts';
+import { release } from 'node:os';
+
+describe('kernelRelease', () => {
+  it('is the release uname gives, read from /proc', () => {
+    assert.equal(kernelRelease(), release());
+    assert.ok(parseKernelRelease(kernelRelease()), kernelRelease());
+  });
+});
 
 describe('parseKernelRelease', () => {
   const cases: Array<[string, number[] | undefined]> = [
