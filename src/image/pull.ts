@@ -131,6 +131,8 @@ async function resolveManifest(input: PullInput): Promise<{
   manifestDigest: Digest;
   manifestType: string;
   topDigest: Digest;
+  /** The manifests on disk: awaited before the image is recorded. */
+  stored: Promise<unknown>;
 }> {
   const { ref, registry, blobs } = input;
   const name = formatReference(ref);
@@ -171,13 +173,12 @@ async function resolveManifest(input: PullInput): Promise<{
     }
     const manifest = parseJson<ImageManifest>(m.bytes, 'manifest', name);
     checkManifest(manifest, name);
-    blobs.put(top.bytes, top.digest);
-    blobs.put(m.bytes, m.digest);
     return {
       manifest,
       manifestDigest: m.digest,
       manifestType: m.mediaType || chosen.mediaType,
       topDigest: top.digest,
+      stored: Promise.all([blobs.putAsync(top.bytes, top.digest), blobs.putAsync(m.bytes, m.digest)]),
     };
   }
   if (topType !== MEDIA.ociManifest && topType !== MEDIA.dockerManifest) {
@@ -187,8 +188,13 @@ async function resolveManifest(input: PullInput): Promise<{
   }
   const manifest = parseJson<ImageManifest>(top.bytes, 'manifest', name);
   checkManifest(manifest, name);
-  blobs.put(top.bytes, top.digest);
-  return { manifest, manifestDigest: top.digest, manifestType: topType, topDigest: top.digest };
+  return {
+    manifest,
+    manifestDigest: top.digest,
+    manifestType: topType,
+    topDigest: top.digest,
+    stored: blobs.putAsync(top.bytes, top.digest),
+  };
 }
 
 interface LayerPlan {
@@ -211,11 +217,12 @@ function preload(name: 'node:crypto' | 'node:zlib'): void {
 
 export async function pullImage(input: PullInput): Promise<ImageRecord> {
   preload('node:crypto'); // for the manifest's digest
-  const { manifest, manifestDigest, manifestType, topDigest } = await resolveManifest(input);
+  const { manifest, manifestDigest, manifestType, topDigest, stored } = await resolveManifest(input);
+  const durable = [stored];
   const downloads = new Downloads(input);
   try {
     downloads.startEarly(manifest);
-    return await pullLayers(input, downloads, manifest, manifestDigest, manifestType, topDigest);
+    return await pullLayers(input, downloads, manifest, manifestDigest, manifestType, topDigest, durable);
   } catch (e) {
     await downloads.cancel();
     throw e;
@@ -319,9 +326,13 @@ async function pullLayers(
   manifestDigest: Digest,
   manifestType: string,
   topDigest: Digest,
+  /** Blobs still being flushed; the image is recorded only once they are on disk. */
+  durable: Promise<unknown>[],
 ): Promise<ImageRecord> {
   const { ref, registry, blobs, db, driver } = input;
   const name = formatReference(ref);
+  // A failure is reported where they are awaited; until then it must not count as unhandled.
+  for (const p of durable) p.catch(() => undefined);
 
   // The config: small, verified, stored.
   let configBytes: Buffer;
@@ -331,7 +342,9 @@ async function pullLayers(
     const chunks: Buffer[] = [];
     for await (const c of stream) chunks.push(c as Buffer);
     configBytes = Buffer.concat(chunks);
-    blobs.put(configBytes, manifest.config.digest);
+    const stored = blobs.putAsync(configBytes, manifest.config.digest);
+    stored.catch(() => undefined);
+    durable.push(stored);
   }
   const config = parseJson<ImageConfig>(configBytes, 'config', name);
   const diffIds = config.rootfs?.diff_ids ?? [];
@@ -373,6 +386,7 @@ async function pullLayers(
     });
   }
 
+  await Promise.all(durable);
   return recordImage(db, {
     configDigest: manifest.config.digest,
     manifestDigest,

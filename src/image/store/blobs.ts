@@ -68,17 +68,38 @@ export class BlobStore {
 
   /** Stores bytes already in memory (manifests, configs), verifying them first. */
   put(data: Uint8Array, expected?: Digest): Digest {
-    const digest = digestOf(data);
-    if (expected !== undefined && expected !== digest) {
-      throw new HutchError('DIGEST_MISMATCH', `content has digest ${digest}, expected ${expected}`, {
-        hint: 'The registry served something else than what was asked for: try again, or check the registry.',
-      });
-    }
+    const digest = verifiedDigest(data, expected);
     if (this.has(digest)) return digest;
     const w = this.writer();
     w.write(data);
     w.commit(digest, data.length);
     return digest;
+  }
+
+  /**
+   * put, with the fsync on a worker thread: the blob becomes visible once it
+   * is on disk, as with put, but the caller goes on meanwhile (a pull unpacks
+   * its first layer while the config is flushed). A wrong digest throws at
+   * once; what can fail later (the disk) rejects the promise, which the
+   * caller awaits before it records anything that names the blob.
+   */
+  putAsync(data: Uint8Array, expected?: Digest): Promise<Digest> {
+    const digest = verifiedDigest(data, expected);
+    if (this.has(digest)) return Promise.resolve(digest);
+    const w = this.writer();
+    try {
+      w.write(data);
+    } catch (e) {
+      w.abort();
+      throw e;
+    }
+    return w.commitAsync(digest, data.length).then(
+      () => digest,
+      (e: unknown) => {
+        w.abort();
+        throw e;
+      },
+    );
   }
 
   /** A temporary file in the ingest area, hashed as it is written. */
@@ -113,6 +134,16 @@ export class BlobStore {
     }
     return `sha256:${h.digest('hex')}` === digest;
   }
+}
+
+function verifiedDigest(data: Uint8Array, expected: Digest | undefined): Digest {
+  const digest = digestOf(data);
+  if (expected !== undefined && expected !== digest) {
+    throw new HutchError('DIGEST_MISMATCH', `content has digest ${digest}, expected ${expected}`, {
+      hint: 'The registry served something else than what was asked for: try again, or check the registry.',
+    });
+  }
+  return digest;
 }
 
 export class BlobWriter {
