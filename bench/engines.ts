@@ -7,8 +7,9 @@
  * user's engines have it (podman also refuses a runroot over 50 characters):
  *
  *   <dir>/hutch, <run>/h        -> HUTCH_ROOT, HUTCH_RUNROOT
- *   <dir>/podman, <run>/p       -> podman --root, --runroot
+ *   <dir>/podman                -> podman --root
  *   <run>/px                    -> podman's XDG_RUNTIME_DIR
+ *   <run>/px/r                  -> podman --runroot
  *   <run>/px/libpod/tmp         -> podman --tmpdir (its default there)
  *
  * podman is given flags rather than a CONTAINERS_STORAGE_CONF so that the
@@ -20,6 +21,9 @@
  * re-executing itself only when pause.pid is at $XDG_RUNTIME_DIR/libpod/tmp,
  * where a user's podman has it. With a tmpdir elsewhere every podman command
  * ran twice (about 30 ms more each), which made podman look slower than it is.
+ * The runroot lies inside that runtime directory, as a user's does: podman's
+ * rootless network namespace sees the runtime directory only, and keeps its
+ * IPAM database in the runroot.
  *
  * Pause processes. Both engines keep a rootless user namespace alive with a
  * pause process in its own session (hutch: `hutch-pause`, pid in
@@ -69,8 +73,8 @@ export function makeContext(setup: EngineSetup, dir: string, runDir: string): Sc
   const hutchRoot = join(dir, 'hutch');
   const hutchRunroot = join(runDir, 'h');
   const podmanRoot = join(dir, 'podman');
-  const podmanRunroot = join(runDir, 'p');
   const podmanRuntimeDir = join(runDir, 'px');
+  const podmanRunroot = join(podmanRuntimeDir, 'r');
   const podmanTmpdir = join(podmanRuntimeDir, 'libpod', 'tmp');
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   mkdirSync(podmanRuntimeDir, { recursive: true, mode: 0o700 });
