@@ -828,6 +828,10 @@ export class RegistryClient {
       dispatcher: this.transport.dispatcherFor(url, { tlsHost: host, insecure: true }),
     });
     await drain(res.body);
+    // undici frees the connection for the next request a turn of the event loop
+    // after the body ends: without this wait, the request that always follows
+    // (the manifest) opened a second connection to the registry.
+    await new Promise((resolve) => setImmediate(resolve));
     return res.statusCode;
   }
 

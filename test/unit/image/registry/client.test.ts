@@ -1008,6 +1008,21 @@ describe('RegistryClient: remembered plain-HTTP endpoints', () => {
     assert.deepEqual(await second.ping(), { url: `http://${s.host}`, scheme: 'http', auth: 'none' });
   });
 
+  it('asks the remembered endpoint for the manifest on the connection its /v2/ check opened', async () => {
+    const s = await startServer(content());
+    let connections = 0;
+    s.server.on('connection', () => connections++);
+    const schemes = memory();
+    schemes.hosts.set(s.host, true);
+    const { c } = client(s, { schemes });
+    assert.equal((await c.getManifest('busybox', 'latest', ACCEPT)).digest, MANIFEST_DIGEST);
+    assert.deepEqual(
+      s.requests.map((r) => r.url),
+      ['/v2/', '/v2/busybox/manifests/latest'],
+    );
+    assert.equal(connections, 1);
+  });
+
   it('leaves a non-loopback registry that is not insecure on HTTPS whatever is remembered', async () => {
     const s = await startServer(content());
     const schemes = memory();
