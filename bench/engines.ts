@@ -28,8 +28,12 @@
  * Pause processes. Both engines keep a rootless user namespace alive with a
  * pause process in its own session (hutch: `hutch-pause`, pid in
  * <runroot>/pause.pid; podman: `catatonit -P`, pid in <tmpdir>/pause.pid).
- * stopPauseProcesses() ends exactly those two pids, after checking that they
- * are live processes of ours; never anything found by name.
+ * podman's network helpers normally end with the last container on a
+ * network, but a scenario that fails halfway leaves them running: its
+ * slirp4netns (pid in <tmpdir>/rootless-netns/rootless-netns-slirp4netns.pid)
+ * and aardvark-dns (pid in <runroot>/networks/aardvark-dns/aardvark.pid).
+ * stopPauseProcesses() ends exactly the pids in those files, after checking
+ * that they are live processes of ours; never anything found by name.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
@@ -175,20 +179,23 @@ function waitGone(pid: number, ms: number): boolean {
   return gone(pid);
 }
 
-/** Stops the two engines' pause processes of this scenario; returns what was stopped. */
+/** Stops the engines' pause processes of this scenario, and podman's network helpers if a failure left them; returns what was stopped. */
 export function stopPauseProcesses(ctx: ScenarioContext): string[] {
   const stopped: string[] = [];
+  // The helpers first: they live in the namespaces the pause processes hold.
   const files: [string, string][] = [
-    ['hutch', join(ctx.hutchRunroot, 'pause.pid')],
-    ['podman', join(ctx.podmanTmpdir, 'pause.pid')],
+    ['podman slirp4netns', join(ctx.podmanTmpdir, 'rootless-netns', 'rootless-netns-slirp4netns.pid')],
+    ['podman aardvark-dns', join(ctx.podmanRunroot, 'networks', 'aardvark-dns', 'aardvark.pid')],
+    ['hutch pause process', join(ctx.hutchRunroot, 'pause.pid')],
+    ['podman pause process', join(ctx.podmanTmpdir, 'pause.pid')],
   ];
-  for (const [engine, pidfile] of files) {
+  for (const [what, pidfile] of files) {
     const pid = ownLivePid(pidfile);
     if (pid === undefined) continue;
     try {
       process.kill(pid, 'SIGTERM');
       if (!waitGone(pid, 2000)) process.kill(pid, 'SIGKILL');
-      stopped.push(`${engine} pause process ${pid}`);
+      stopped.push(`${what} ${pid}`);
     } catch {
       // Gone already.
     }
