@@ -218,6 +218,8 @@ function preload(name: 'node:crypto' | 'node:zlib'): void {
 export async function pullImage(input: PullInput): Promise<ImageRecord> {
   preload('node:crypto'); // for the manifest's digest
   const { manifest, manifestDigest, manifestType, topDigest, stored } = await resolveManifest(input);
+  // A failure is reported where it is awaited, before the image is recorded; until then it is not unhandled.
+  stored.catch(() => undefined);
   const durable = [stored];
   const downloads = new Downloads(input);
   try {
@@ -331,8 +333,6 @@ async function pullLayers(
 ): Promise<ImageRecord> {
   const { ref, registry, blobs, db, driver } = input;
   const name = formatReference(ref);
-  // A failure is reported where they are awaited; until then it must not count as unhandled.
-  for (const p of durable) p.catch(() => undefined);
 
   // The config: small, verified, stored.
   let configBytes: Buffer;
