@@ -410,7 +410,7 @@ async function downloadToStore(input: PullInput, desc: Descriptor, inFlight: InF
     const w = blobs.writer();
     try {
       for await (const chunk of stream) {
-        w.write(chunk as Buffer);
+        if (!w.writeBehind(chunk as Buffer)) await w.drained();
         input.progress?.layer({
           digest: desc.digest,
           state: 'downloading',
@@ -462,18 +462,22 @@ async function ensureLayer(input: PullInput, plan: LayerPlan, downloads: Downloa
         new Transform({
           transform(chunk: Buffer, _e, done): void {
             try {
-              w.write(chunk);
+              const more = w.writeBehind(chunk);
               progress?.layer({ digest, state: 'downloading', size: plan.desc.size, bytes: w.written });
-              done(null, chunk);
+              if (more) done(null, chunk);
+              else w.drained().then(() => done(null, chunk), done);
             } catch (e) {
               done(e as Error);
             }
           },
+          // The whole blob has passed (its unpacking has not): flush it meanwhile.
+          flush(done): void {
+            w.flushSoon();
+            done();
+          },
         }),
       );
       got.stream.on('error', (e) => source.destroy(e));
-      // Downloads finish before unpacking does: flush the blob meanwhile.
-      got.stream.on('end', () => w.flushSoon());
     }
     let size: number;
     try {

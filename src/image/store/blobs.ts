@@ -23,6 +23,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { HutchError } from '../../util/errors.ts';
+import { WriteBehind, closeWhenWritten } from '../../util/write-behind.ts';
 import type { Digest } from '../types.ts';
 
 export function digestOf(data: Uint8Array | string): Digest {
@@ -146,12 +147,17 @@ function verifiedDigest(data: Uint8Array, expected: Digest | undefined): Digest 
   return digest;
 }
 
+/** Bytes waiting to be written past which writeBehind asks the caller to wait. */
+const BEHIND_MAX = 16 << 20;
+
 export class BlobWriter {
   readonly tmp: string;
   readonly hash: Hash = createHash('sha256');
   written = 0;
   private fd: number;
   private readonly store: BlobStore;
+  /** writeBehind's writes (made on its first call). */
+  private behind: WriteBehind | undefined;
 
   constructor(store: BlobStore) {
     this.store = store;
@@ -160,27 +166,55 @@ export class BlobWriter {
   }
 
   write(chunk: Uint8Array): void {
+    if (this.behind) throw new Error('BlobWriter: write() after writeBehind()');
     this.hash.update(chunk);
     let off = 0;
     while (off < chunk.length) off += writeSync(this.fd, chunk, off);
     this.written += chunk.length;
   }
 
+  /**
+   * Hashes `chunk` now and writes it on the thread pool (util/write-behind.ts),
+   * so that copying it into the page cache overlaps with the caller's next
+   * work. The chunk must not change afterwards. Returns false when much is
+   * still waiting to be written: the caller then waits for drained() before
+   * writing more. A failed write is thrown by the next call, or by
+   * commitAsync.
+   */
+  writeBehind(chunk: Uint8Array): boolean {
+    if (this.written > 0 && !this.behind) throw new Error('BlobWriter: writeBehind() after write()');
+    this.behind ??= new WriteBehind(this.fd);
+    if (this.behind.failed) throw this.behind.failed;
+    this.hash.update(chunk);
+    this.written += chunk.length;
+    this.behind.add(chunk);
+    return this.behind.pending < BEHIND_MAX;
+  }
+
+  /** Resolves when little is waiting to be written again (or a write failed: the next call says so). */
+  async drained(): Promise<void> {
+    const b = this.behind;
+    while (b && b.pending >= BEHIND_MAX && !b.failed) await b.written();
+  }
+
   private flushed: Promise<void> | undefined;
 
   /**
-   * Starts writing the blob to disk on a worker thread, so that the fsync of
-   * a large layer overlaps with unpacking it instead of following it.
+   * Nothing more will be written: the fsync starts on the thread pool once
+   * the writes in flight are done, so that a large layer's overlaps with
+   * unpacking it instead of following it.
    */
   flushSoon(): void {
     if (this.flushed || this.fd < 0) return;
-    const fd = this.fd;
     const { fsync } = process.getBuiltinModule('node:fs');
-    this.flushed = new Promise((resolve, reject) => fsync(fd, (e) => (e ? reject(e) : resolve())));
+    const written = this.behind ? this.behind.idle() : Promise.resolve();
+    this.flushed = written.then(
+      () => new Promise<void>((resolve, reject) => fsync(this.fd, (e) => (e ? reject(e) : resolve()))),
+    );
     this.flushed.catch(() => undefined); // awaited in commitAsync
   }
 
-  /** commit, with the fsync on a worker thread (started early by flushSoon when it was called). */
+  /** commit, with the fsync on the thread pool (started early by flushSoon when it was called). */
   async commitAsync(expected: Digest, expectedSize?: number): Promise<void> {
     this.flushSoon();
     await this.flushed;
@@ -189,6 +223,7 @@ export class BlobWriter {
 
   /** Verifies digest and size, then makes the blob visible under its digest. */
   commit(expected: Digest, expectedSize?: number, synced = false): void {
+    if (this.behind && this.behind.pending > 0) throw new Error('BlobWriter: commit() with writes in flight');
     const got = `sha256:${this.hash.digest('hex')}`;
     if (!synced) fsyncSync(this.fd);
     closeSync(this.fd);
@@ -207,8 +242,9 @@ export class BlobWriter {
   }
 
   abort(): void {
-    if (this.fd >= 0) closeSync(this.fd);
+    const fd = this.fd;
     this.fd = -1;
     rmSync(this.tmp, { force: true });
+    if (fd >= 0) closeWhenWritten(fd, this.behind);
   }
 }

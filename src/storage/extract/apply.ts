@@ -16,6 +16,13 @@
  * - Ownership, then xattrs (chown clears security.capability), then the mode
  *   (chown clears setuid/setgid), then times. Directories get their mode and
  *   times at the end, after their content.
+ * - The bodies of large files without xattrs are written behind, on the
+ *   thread pool (util/write-behind.ts), while the next entries are applied:
+ *   copying into the page cache is most of a layer's cost on some machines.
+ *   Such a file is finished (owner, mode, times: after its last write, which
+ *   would change them) through its descriptor alone, never by path, since
+ *   later entries may have replaced the path meanwhile. `settle()` waits for
+ *   them all.
  */
 import {
   closeSync,
@@ -39,6 +46,7 @@ import {
 } from 'node:fs';
 import { sys } from '../../sys/native.ts';
 import { HutchError, errnoCode } from '../../util/errors.ts';
+import { WriteBehind, closeWhenWritten } from '../../util/write-behind.ts';
 import { isWithin, joinRel, normalizeName, splitParent, unsafe } from './paths.ts';
 import type { ExtractOptions } from './index.ts';
 import { T, invalid, unsupported } from './tar.ts';
@@ -64,6 +72,15 @@ const WH = '.wh.';
 const WH_META = '.wh..wh.';
 const WH_OPAQUE = '.wh..wh..opq';
 const MAX_SYMLINK_HOPS = 40;
+
+/**
+ * Files at least this large are written behind (smaller ones cost more to
+ * hand to the thread pool than to write), up to this many files or bytes at
+ * a time, past which the caller waits.
+ */
+export const BEHIND_MIN = 128 << 10;
+const BEHIND_FILES = 64;
+export const BEHIND_BYTES = 32 << 20;
 
 const S_IFCHR = 0o020000;
 const S_IFBLK = 0o060000;
@@ -108,6 +125,14 @@ export class Applier {
   private fd = -1;
   private fdPath = '';
   private fileEntry: Entry | undefined;
+  /** The current file's body, when written behind. */
+  private body: WriteBehind | undefined;
+  /** Files written behind and not yet finished. */
+  private readonly behind = new Set<WriteBehind>();
+  private readonly finishing = new Set<Promise<void>>();
+  /** The first write behind that failed, with its entry's name. */
+  failure: { name: string; error: unknown } | undefined;
+  private aborted = false;
 
   constructor(dest: string, opts: ExtractOptions) {
     this.root = dest.length > 1 && dest.endsWith('/') ? dest.slice(0, -1) : dest;
@@ -345,6 +370,10 @@ export class Applier {
         this.fd = fd;
         this.fdPath = path;
         this.fileEntry = e;
+        if (e.size >= BEHIND_MIN && (e.xattrs === undefined || e.xattrs.size === 0)) {
+          this.body = new WriteBehind(fd);
+          this.behind.add(this.body);
+        }
         this.markUnpacked(rel);
         return true;
       }
@@ -562,6 +591,10 @@ export class Applier {
   // ---- file bodies -----------------------------------------------------------------------------
 
   write(chunk: Buffer, off: number, len: number): void {
+    if (this.body) {
+      this.body.add(chunk.subarray(off, off + len));
+      return;
+    }
     let done = 0;
     while (done < len) done += writeSync(this.fd, chunk, off + done, len - done);
   }
@@ -569,13 +602,62 @@ export class Applier {
   endFile(): void {
     const e = this.fileEntry!;
     const fd = this.fd;
-    fchownSync(fd, e.uid, e.gid);
-    this.setXattrs(this.fdPath, e, false);
-    fchmodSync(fd, e.mode & 0o7777);
-    futimesSync(fd, e.atime ?? e.mtime, e.mtime);
+    const body = this.body;
     this.fd = -1;
     this.fileEntry = undefined;
-    closeSync(fd);
+    this.body = undefined;
+    if (body) {
+      this.finishBehind(fd, e, body);
+      return;
+    }
+    try {
+      fchownSync(fd, e.uid, e.gid);
+      this.setXattrs(this.fdPath, e, false);
+      fchmodSync(fd, e.mode & 0o7777);
+      futimesSync(fd, e.atime ?? e.mtime, e.mtime);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /** Finishes a file written behind once its writes are done, by its descriptor only. */
+  private finishBehind(fd: number, e: Entry, body: WriteBehind): void {
+    const done = body.idle().then(() => {
+      if (this.aborted) return;
+      fchownSync(fd, e.uid, e.gid);
+      fchmodSync(fd, e.mode & 0o7777);
+      futimesSync(fd, e.atime ?? e.mtime, e.mtime);
+    });
+    const finished = done
+      .catch((error: unknown) => {
+        if (!this.aborted) this.failure ??= { name: e.name, error };
+      })
+      .finally(() => {
+        closeSync(fd);
+        this.behind.delete(body);
+        this.finishing.delete(finished);
+      });
+    this.finishing.add(finished);
+  }
+
+  /** Bytes and files written behind and not yet finished are many: the caller waits for drained(). */
+  tooFarBehind(): boolean {
+    if (this.behind.size >= BEHIND_FILES) return true;
+    let bytes = 0;
+    for (const b of this.behind) bytes += b.pending;
+    return bytes >= BEHIND_BYTES;
+  }
+
+  /** Resolves when some write behind has ended. */
+  async drained(): Promise<void> {
+    while (this.tooFarBehind() && this.failure === undefined) {
+      await Promise.race([...this.behind].map((b) => b.written()));
+    }
+  }
+
+  /** Waits until every file written behind is finished; throws the first failure's error. */
+  async settle(): Promise<void> {
+    while (this.finishing.size > 0) await Promise.all([...this.finishing]);
   }
 
   /** Directory modes and times, after all content; returns the warnings. */
@@ -615,15 +697,20 @@ export class Applier {
     );
   }
 
-  /** After an error: closes and removes a half-written file. */
+  /** After an error: closes and removes a half-written file; files written behind are closed when their writes end. */
   abort(): void {
+    this.aborted = true;
     if (this.fd < 0) return;
     try {
-      closeSync(this.fd);
+      if (this.body) {
+        this.behind.delete(this.body);
+        closeWhenWritten(this.fd, this.body);
+      } else closeSync(this.fd);
       unlinkSync(this.fdPath);
     } catch {
       // best effort: the caller removes the whole destination
     }
     this.fd = -1;
+    this.body = undefined;
   }
 }

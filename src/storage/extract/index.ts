@@ -5,8 +5,10 @@
  *
  * The reading is a state machine over the stream's chunks: header blocks,
  * file bodies written as they arrive, extended headers collected, padding
- * skipped. File system work is synchronous: one extraction is one sequence
- * of system calls, and sync calls cost a fraction of async ones per file.
+ * skipped. File system work is synchronous (sync calls cost a fraction of
+ * async ones per file), except the bodies of large files, which are written
+ * behind on the thread pool while the next entries are applied (see
+ * ./apply.ts).
  */
 import type { Readable } from 'node:stream';
 import { HutchError, errnoCode, isHutchError } from '../../util/errors.ts';
@@ -75,8 +77,11 @@ export type { ApplyResult };
 export async function applyLayer(tar: Readable, dest: string, opts: ExtractOptions): Promise<ApplyResult> {
   const x = new Extraction(dest, opts);
   try {
-    for await (const chunk of tar) x.feed(toBuffer(chunk));
-    x.end();
+    for await (const chunk of tar) {
+      x.feed(toBuffer(chunk));
+      await x.drained();
+    }
+    await x.end();
   } catch (e) {
     x.abort();
     throw e;
@@ -217,11 +222,24 @@ class Extraction {
     }
   }
 
+  /** Waits while many bytes are still being written behind; throws what failed there. */
+  async drained(): Promise<void> {
+    if (this.applier.tooFarBehind()) await this.applier.drained();
+    this.throwFailure();
+  }
+
+  private throwFailure(): void {
+    const f = this.applier.failure;
+    if (f) throw this.wrap(f.error, f.name);
+  }
+
   /** The stream ended. */
-  end(): void {
+  async end(): Promise<void> {
     const pending = this.pax !== undefined || this.longName !== undefined || this.longLink !== undefined;
     // Ending at a block boundary without the two zero blocks is accepted, as Go's archive/tar does.
     if (this.state === END || (this.state === HEADER && this.headerFill === 0 && !pending)) {
+      await this.applier.settle();
+      this.throwFailure();
       this.warnings = this.guard(() => this.applier.finish());
       return;
     }
@@ -256,7 +274,7 @@ class Extraction {
   }
 
   /** File system errors become LAYER_APPLY_FAILED naming the entry. */
-  private wrap(e: unknown): unknown {
+  private wrap(e: unknown, entry = this.entryName): unknown {
     if (isHutchError(e)) return e;
     const code = errnoCode(e);
     const hint =
@@ -265,7 +283,7 @@ class Extraction {
         : 'Check that the store is on a local file system hutch can write (`hutch doctor`).';
     return new HutchError(
       'LAYER_APPLY_FAILED',
-      `cannot extract ${this.entryName || 'the layer'}: ${(e as Error).message}`,
+      `cannot extract ${entry || 'the layer'}: ${(e as Error).message}`,
       {
         hint,
         cause: e,

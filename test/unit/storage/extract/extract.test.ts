@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { sys } from '../../../../src/sys/native.ts';
+import { BEHIND_BYTES, BEHIND_MIN } from '../../../../src/storage/extract/apply.ts';
 import { applyLayer } from '../../../../src/storage/extract/index.ts';
 import type { ExtractOptions } from '../../../../src/storage/extract/index.ts';
 import {
@@ -133,10 +134,10 @@ describe('applyLayer: ordinary layers', () => {
     assert.deepEqual(sys().lgetxattr(join(dest, 'lib'), 'user.with space'), Buffer.from('hello'));
   });
 
-  it('streams file bodies to disk as they arrive', async () => {
+  it('streams file bodies to disk as they arrive, never far behind', async () => {
     const dest = tempDir();
     const piece = Buffer.alloc(1 << 20, 7);
-    const pieces = 16;
+    const pieces = (BEHIND_BYTES >> 20) + 16;
     const seen: number[] = [];
     async function* source(): AsyncGenerator<Buffer> {
       yield header({ name: 'big', size: piece.length * pieces, ...own });
@@ -149,8 +150,71 @@ describe('applyLayer: ordinary layers', () => {
     const result = await applyLayer(Readable.from(source()), dest, extractOptions());
     assert.equal(result.size, 512 + piece.length * pieces + 1024);
     assert.equal(statSync(join(dest, 'big')).size, piece.length * pieces);
-    // Before piece i is handed over, the pieces before it are already in the file.
-    seen.forEach((size, k) => assert.ok(size >= (k + 1) * piece.length, `after ${k + 2} pieces: ${size}`));
+    // Before piece i is handed over, all but the last BEHIND_BYTES of the pieces before it are in the file.
+    seen.forEach((size, k) =>
+      assert.ok(size >= (k + 2) * piece.length - BEHIND_BYTES, `after ${k + 2} pieces: ${size}`),
+    );
+  });
+
+  it('finishes large files written behind: content, mode, owner and times as the tar says', async () => {
+    const body = (n: number): Buffer => Buffer.alloc(BEHIND_MIN * 3 + n, String.fromCharCode(97 + n));
+    const entries = [0, 1, 2, 3].map((n) => ({
+      name: `bin/tool${n}`,
+      body: body(n),
+      mode: n === 0 ? 0o4755 : 0o640,
+      mtime: new Date((T0 + n) * 1000),
+      ...own,
+    }));
+    const tar = await packTar([
+      { name: 'bin/', type: 'directory', mode: 0o750, mtime: new Date(T0 * 1000), ...own },
+      ...entries,
+      { name: 'bin/tool-link', type: 'link', linkname: 'bin/tool1', ...own },
+    ]);
+    for (const chunk of [4096, 1 << 20]) {
+      const { dest, result } = await extract(tar, {}, tempDir(), chunk);
+      assert.equal(result.size, tar.length);
+      for (const [n, e] of entries.entries()) {
+        const f = join(dest, e.name);
+        assert.deepEqual(readFileSync(f), body(n), `${e.name}, chunks of ${chunk}`);
+        assert.equal(statSync(f).mode & 0o7777, e.mode, e.name);
+        assert.equal(statSync(f).mtimeMs, e.mtime.getTime(), e.name);
+        assert.equal(statSync(f).uid, ME.uid);
+      }
+      assert.equal(statSync(join(dest, 'bin/tool-link')).ino, statSync(join(dest, 'bin/tool1')).ino);
+      assert.equal(statSync(join(dest, 'bin')).mtimeMs, T0 * 1000);
+      assert.equal(statSync(join(dest, 'bin')).mode & 0o7777, 0o750);
+    }
+  });
+
+  it('a large file replaced while it is written behind: the later entry wins, nothing leaks', async () => {
+    const openFds = (): number => readdirSync('/proc/self/fd').length;
+    const fdsBefore = openFds();
+    const tar = await packTar([
+      { name: 'data/big', body: Buffer.alloc(BEHIND_MIN * 8, 1), ...own },
+      { name: 'data/big', type: 'symlink', linkname: '/etc/passwd', ...own },
+      { name: 'data', type: 'symlink', linkname: '/', ...own },
+      { name: 'other', body: Buffer.alloc(BEHIND_MIN * 2, 2), mode: 0o600, ...own },
+    ]);
+    const { dest } = await extract(tar, {}, tempDir(), 64 << 10);
+    assert.equal(readlinkSync(join(dest, 'data')), '/');
+    assert.equal(statSync(join(dest, 'other')).mode & 0o7777, 0o600);
+    assert.equal(openFds(), fdsBefore, 'every file descriptor is closed');
+  });
+
+  it('a stream cut short in a large file fails, and closes what it wrote behind', async () => {
+    const openFds = (): number => readdirSync('/proc/self/fd').length;
+    const fdsBefore = openFds();
+    const tar = await packTar([
+      { name: 'first', body: Buffer.alloc(BEHIND_MIN * 4, 1), ...own },
+      { name: 'second', body: Buffer.alloc(BEHIND_MIN * 4, 2), ...own },
+    ]);
+    await assert.rejects(
+      extract(tar.subarray(0, tar.length - 1024 - BEHIND_MIN), {}, tempDir(), 64 << 10),
+      (e: Error & { code?: string }) => e.code === 'LAYER_TRUNCATED',
+    );
+    // Writes in flight end on the thread pool; their descriptors close then.
+    for (let i = 0; i < 100 && openFds() !== fdsBefore; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(openFds(), fdsBefore, 'every file descriptor is closed');
   });
 
   it('counts the whole stream, trailing bytes after the end blocks included', async () => {
