@@ -30,6 +30,7 @@ import {
   constants,
   fchmodSync,
   fchownSync,
+  fstatSync,
   futimesSync,
   lchownSync,
   linkSync,
@@ -82,6 +83,7 @@ export const BEHIND_MIN = 128 << 10;
 const BEHIND_FILES = 64;
 export const BEHIND_BYTES = 32 << 20;
 
+const S_ISGID = 0o2000;
 const S_IFCHR = 0o020000;
 const S_IFBLK = 0o060000;
 const S_IFIFO = 0o010000;
@@ -125,11 +127,20 @@ export class Applier {
   private fd = -1;
   private fdPath = '';
   private fileEntry: Entry | undefined;
+  /** The real directory the current file is in. */
+  private fileParent = '';
   /** The current file's body, when written behind. */
   private body: WriteBehind | undefined;
   /** Files written behind and not yet finished. */
   private readonly behind = new Set<WriteBehind>();
   private readonly finishing = new Set<Promise<void>>();
+  /** Who owns an inode this process makes: skipped chowns to that owner (see own()). */
+  private readonly uid = process.geteuid!();
+  private readonly gid = process.getegid!();
+  /** Real directory -> the group a new inode in it gets (its own where it is setgid). */
+  private readonly groupOf = new Map<string, number>();
+  /** Whether new inodes have been seen to get the owner expected (checked on the first one). */
+  private ownerChecked: boolean | undefined;
   /** The first write behind that failed, with its entry's name. */
   failure: { name: string; error: unknown } | undefined;
   private aborted = false;
@@ -160,6 +171,7 @@ export class Applier {
 
   /** Resolutions may have passed through what was removed: start the cache afresh. */
   private resetCache(): void {
+    this.groupOf.clear();
     this.dirs.clear();
     this.dirs.set('', '');
     this.followed.clear();
@@ -320,6 +332,44 @@ export class Applier {
   }
 
   /**
+   * Gives `path`, an inode this extraction has just made in the real
+   * directory `parent`, the entry's owner, unless it has it already: a new
+   * inode belongs to this process's user and group (the directory's group
+   * where the directory is setgid), which is what nearly every entry of a
+   * layer asks for. A chown skipped is a system call and an inode update
+   * less per entry (thousands in a distribution's base layer). The rule is
+   * checked against the first inode made; where it does not hold (a file
+   * system with its own ideas), every entry is chowned.
+   */
+  private own(path: string, parent: string, e: Entry, fd?: number): void {
+    if (!this.needsOwner(path, parent, e, fd)) return;
+    if (fd === undefined) lchownSync(path, e.uid, e.gid);
+    else fchownSync(fd, e.uid, e.gid);
+  }
+
+  private needsOwner(path: string, parent: string, e: Entry, fd?: number): boolean {
+    return !(e.uid === this.uid && e.gid === this.groupIn(parent) && this.ownerAsExpected(path, parent, fd));
+  }
+
+  private groupIn(parent: string): number {
+    let gid = this.groupOf.get(parent);
+    if (gid === undefined) {
+      const st = lstatSync(this.abs(parent));
+      gid = st.mode & S_ISGID ? st.gid : this.gid;
+      this.groupOf.set(parent, gid);
+    }
+    return gid;
+  }
+
+  private ownerAsExpected(path: string, parent: string, fd: number | undefined): boolean {
+    if (this.ownerChecked === undefined) {
+      const st = fd === undefined ? lstatSync(path) : fstatSync(fd);
+      this.ownerChecked = st.uid === this.uid && st.gid === this.groupIn(parent);
+    }
+    return this.ownerChecked;
+  }
+
+  /**
    * Applies an entry's header. Returns true when the entry is a regular file
    * opened for its body: the caller then streams the body into write() and
    * calls endFile().
@@ -369,6 +419,7 @@ export class Applier {
         }
         this.fd = fd;
         this.fdPath = path;
+        this.fileParent = parent;
         this.fileEntry = e;
         if (e.size >= BEHIND_MIN && (e.xattrs === undefined || e.xattrs.size === 0)) {
           this.body = new WriteBehind(fd);
@@ -379,13 +430,17 @@ export class Applier {
       }
       case T.DIR:
       case T.GNU_DUMPDIR: {
+        let merged = false;
         try {
           mkdirSync(path, 0o755);
         } catch (err) {
           if (errnoCode(err) !== 'EEXIST') throw err;
-          if (!this.makeRoom(rel, true)) mkdirSync(path, 0o755);
+          merged = this.makeRoom(rel, true);
+          if (!merged) mkdirSync(path, 0o755);
         }
-        lchownSync(path, e.uid, e.gid);
+        // A directory merged into one already there has that one's owner until told otherwise.
+        if (merged) lchownSync(path, e.uid, e.gid);
+        else this.own(path, parent, e);
         this.setXattrs(path, e, false);
         this.deferred.set(rel, { mode: e.mode & 0o7777, atime: e.atime ?? e.mtime, mtime: e.mtime });
         this.dirs.set(lex, rel);
@@ -394,7 +449,7 @@ export class Applier {
       }
       case T.SYMLINK: {
         this.create(rel, () => symlinkSync(e.linkname, path));
-        lchownSync(path, e.uid, e.gid);
+        this.own(path, parent, e);
         this.setXattrs(path, e, true);
         lutimesSync(path, e.atime ?? e.mtime, e.mtime);
         this.markUnpacked(rel);
@@ -408,7 +463,7 @@ export class Applier {
       case T.FIFO: {
         const kind = type === T.CHAR ? S_IFCHR : type === T.BLOCK ? S_IFBLK : S_IFIFO;
         this.create(rel, () => sys().mknod(path, kind | (e.mode & 0o777), e.devmajor, e.devminor));
-        lchownSync(path, e.uid, e.gid);
+        this.own(path, parent, e);
         this.setXattrs(path, e, false);
         chmodSync(path, e.mode & 0o7777);
         lutimesSync(path, e.atime ?? e.mtime, e.mtime);
@@ -607,11 +662,11 @@ export class Applier {
     this.fileEntry = undefined;
     this.body = undefined;
     if (body) {
-      this.finishBehind(fd, e, body);
+      this.finishBehind(fd, e, body, this.needsOwner(this.fdPath, this.fileParent, e, fd));
       return;
     }
     try {
-      fchownSync(fd, e.uid, e.gid);
+      this.own(this.fdPath, this.fileParent, e, fd);
       this.setXattrs(this.fdPath, e, false);
       fchmodSync(fd, e.mode & 0o7777);
       futimesSync(fd, e.atime ?? e.mtime, e.mtime);
@@ -621,10 +676,10 @@ export class Applier {
   }
 
   /** Finishes a file written behind once its writes are done, by its descriptor only. */
-  private finishBehind(fd: number, e: Entry, body: WriteBehind): void {
+  private finishBehind(fd: number, e: Entry, body: WriteBehind, chown: boolean): void {
     const done = body.idle().then(() => {
       if (this.aborted) return;
-      fchownSync(fd, e.uid, e.gid);
+      if (chown) fchownSync(fd, e.uid, e.gid);
       fchmodSync(fd, e.mode & 0o7777);
       futimesSync(fd, e.atime ?? e.mtime, e.mtime);
     });

@@ -6,6 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import {
+  chmodSync,
+  chownSync,
   existsSync,
   lstatSync,
   mkdirSync,
@@ -239,6 +241,64 @@ describe('applyLayer: ordinary layers', () => {
     assert.equal(statSync(dest).mode & 0o7777, before);
     assert.equal(readFileSync(join(dest, 'a/b'), 'utf8'), 'x');
   });
+});
+
+describe('applyLayer: owners', () => {
+  // Another group this process may give files: any as root, else a supplementary one.
+  const other = ME.uid === 0 ? ME.gid + 1000 : (process.getgroups?.() ?? []).find((g) => g !== ME.gid);
+
+  it(
+    'a setgid directory of the tree below does not pass its group to entries that name ours',
+    {
+      skip: other === undefined && 'needs root or a supplementary group to make a directory of another group',
+    },
+    async () => {
+      const dest = tempDir();
+      mkdirSync(join(dest, 'shared'));
+      chownSync(join(dest, 'shared'), ME.uid, other!);
+      chmodSync(join(dest, 'shared'), 0o2775);
+      await extract(
+        tarOf(
+          // Made first, so the extractor has seen a new inode get the owner it expects.
+          fileEntry('first', 'x', own),
+          fileEntry('shared/file', 'x', own),
+          header({ name: 'shared/link', type: '2', linkname: 'file', ...own }),
+          header({ name: 'shared/dir/', type: '5', ...own }),
+          fileEntry('shared/big', Buffer.alloc(BEHIND_MIN * 2, 1), own),
+          fileEntry('shared/theirs', 'y', { uid: ME.uid, gid: other! }),
+        ),
+        {},
+        dest,
+      );
+      for (const name of ['file', 'link', 'dir', 'big']) {
+        assert.equal(
+          lstatSync(join(dest, 'shared', name)).gid,
+          ME.gid,
+          `shared/${name} keeps the group its entry names`,
+        );
+      }
+      assert.equal(lstatSync(join(dest, 'shared/theirs')).gid, other);
+    },
+  );
+
+  it(
+    "a directory merged into one of the tree below takes the entry's owner",
+    {
+      skip: other === undefined && 'needs root or a supplementary group to make a directory of another group',
+    },
+    async () => {
+      const dest = tempDir();
+      mkdirSync(join(dest, 'lower'));
+      chownSync(join(dest, 'lower'), ME.uid, other!);
+      await extract(
+        tarOf(fileEntry('first', 'x', own), header({ name: 'lower/', type: '5', mode: 0o750, ...own })),
+        {},
+        dest,
+      );
+      assert.equal(statSync(join(dest, 'lower')).gid, ME.gid);
+      assert.equal(statSync(join(dest, 'lower')).mode & 0o7777, 0o750);
+    },
+  );
 });
 
 describe('applyLayer: entries replacing others (docker rules)', () => {
