@@ -1,8 +1,10 @@
 /**
  * Which registries allowed plain HTTP answered only over it, remembered in
  * the runtime root (emptied at boot) as one empty file per registry. The
- * registry client checks a remembered answer with a plain request before
- * trusting it, so a registry that has turned to TLS is found at once.
+ * registry client sends its first request to a remembered registry over
+ * plain HTTP at once; only an answer as a TLS server gives a plain request
+ * (400, or the connection dropped) makes it ask /v2/, so a registry that
+ * has turned to TLS is still found at once.
  */
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

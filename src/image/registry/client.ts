@@ -150,6 +150,8 @@ export type Body = Buffer | Readable | (() => Readable);
 interface EndpointState {
   ep: Endpoint;
   base: Promise<string> | undefined;
+  /** The base is plain HTTP as remembered, not yet confirmed by an answer (see #sendUnconfirmed). */
+  unconfirmed?: boolean;
   challenge: Challenge | undefined;
   creds: Promise<(Credentials & { source?: string }) | undefined> | undefined;
 }
@@ -793,21 +795,16 @@ export class RegistryClient {
     return st.base;
   }
 
-  async #resolveBase(st: EndpointState): Promise<string> {
+  async #resolveBase(st: EndpointState, recheck = false): Promise<string> {
     const { ep } = st;
     if (ep.scheme) return `${ep.scheme}://${ep.host}`;
     const https = `https://${ep.host}`;
     if (!ep.insecure) return https;
     const http = `http://${ep.host}`;
-    if (this.#schemes?.plainHttp(ep.host)) {
-      // Still plain? A server turned to TLS since answers 400 ("HTTP request
-      // to an HTTPS server") or drops the connection; then HTTPS is tried as usual.
-      const status = await this.#getV2(http, ep.host).catch((e: unknown) => {
-        log.debug(`${ep.host} no longer answers plain HTTP (${(e as Error).message}); trying HTTPS`);
-        return 400;
-      });
-      if (status !== 400) return http;
-      this.#schemes.remember(ep.host, false);
+    if (!recheck && this.#schemes?.plainHttp(ep.host)) {
+      // Taken on trust: the first request checks it (#sendUnconfirmed).
+      st.unconfirmed = true;
+      return http;
     }
     try {
       await this.#getV2(https, ep.host);
@@ -817,6 +814,58 @@ export class RegistryClient {
       this.#schemes?.remember(ep.host, true);
       return http;
     }
+  }
+
+  /**
+   * The first request to an endpoint remembered as plain HTTP goes out at
+   * once: no /v2/ check first, one round trip to the registry less for every
+   * command. A registry turned to TLS since answers a plain request with 400
+   * ("HTTP request to an HTTPS server") or drops it; only then is /v2/
+   * asked. Still plain, the answer stands (the registry meant its 400);
+   * turned to TLS, the memory goes and the request is sent again to the base
+   * found anew.
+   */
+  async #sendUnconfirmed(c: Call): Promise<Response> {
+    let res: Response | undefined;
+    try {
+      res = await this.#attempt(c);
+    } catch (e) {
+      if (isHutchError(e)) throw e;
+      // A network failure: below, the endpoint is checked, then the call sent as any other.
+    }
+    if (res && res.status !== 400) {
+      c.st.unconfirmed = false;
+      if (res.status !== 429 && res.status < 500) return res;
+      await drain(res.body); // retried as any answer of its kind
+      return this.#send(c);
+    }
+    if (await this.#stillPlain(c.st)) {
+      if (res) return res;
+      return this.#send(c); // a network failure of its own: retried as any
+    }
+    if (res) await drain(res.body);
+    await this.#rebase(c);
+    return this.#send(c);
+  }
+
+  /** Asks /v2/ over plain HTTP whether the endpoint still answers it; forgets the memory if not. */
+  async #stillPlain(st: EndpointState): Promise<boolean> {
+    st.unconfirmed = false;
+    const { host } = st.ep;
+    const status = await this.#getV2(`http://${host}`, host).catch((e: unknown) => {
+      log.debug(`${host} no longer answers plain HTTP (${(e as Error).message}); trying HTTPS`);
+      return 400;
+    });
+    if (status !== 400) return true;
+    this.#schemes?.remember(host, false);
+    return false;
+  }
+
+  /** The endpoint's base is found anew (HTTPS first), and the call sent there. */
+  async #rebase(c: Call): Promise<void> {
+    c.st.base = this.#resolveBase(c.st, true);
+    const base = await c.st.base;
+    c.url = new URL(`${c.url.pathname}${c.url.search}`, base);
   }
 
   /** GET /v2/ at `base`, TLS unverified: the answer's status; network failures throw. */
@@ -854,6 +903,10 @@ export class RegistryClient {
    * answer is returned whatever its status; network failures throw.
    */
   async #send(c: Call): Promise<Response> {
+    if (c.st.unconfirmed) {
+      if (isReplayable(c.body)) return this.#sendUnconfirmed(c);
+      if (!(await this.#stillPlain(c.st))) await this.#rebase(c);
+    }
     const { tries, baseDelayMs, maxDelayMs, maxRetryAfterMs, sleep } = this.#retry;
     const canRetry = isReplayable(c.body);
     for (let attempt = 1; ; attempt++) {

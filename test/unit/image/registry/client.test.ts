@@ -1008,7 +1008,7 @@ describe('RegistryClient: remembered plain-HTTP endpoints', () => {
     assert.deepEqual(await second.ping(), { url: `http://${s.host}`, scheme: 'http', auth: 'none' });
   });
 
-  it('asks the remembered endpoint for the manifest on the connection its /v2/ check opened', async () => {
+  it('asks a remembered plain-HTTP endpoint for the manifest at once, without a /v2/ check', async () => {
     const s = await startServer(content());
     let connections = 0;
     s.server.on('connection', () => connections++);
@@ -1018,9 +1018,31 @@ describe('RegistryClient: remembered plain-HTTP endpoints', () => {
     assert.equal((await c.getManifest('busybox', 'latest', ACCEPT)).digest, MANIFEST_DIGEST);
     assert.deepEqual(
       s.requests.map((r) => r.url),
-      ['/v2/', '/v2/busybox/manifests/latest'],
+      ['/v2/busybox/manifests/latest'],
     );
     assert.equal(connections, 1);
+    assert.equal(schemes.hosts.get(s.host), true);
+  });
+
+  it('takes a 400 from a remembered endpoint that still speaks plain HTTP as its answer', async () => {
+    const s = await startServer(
+      content((req, res) => {
+        if (!pathOf(req).includes('/manifests/bad')) return false;
+        ociError(res, 400, 'MANIFEST_INVALID', 'manifest invalid');
+        return true;
+      }),
+    );
+    const schemes = memory();
+    schemes.hosts.set(s.host, true);
+    const { c } = client(s, { schemes });
+    await assert.rejects(c.getManifest('busybox', 'bad', ACCEPT), /manifest invalid/);
+    // The 400 made the client check the scheme, once; the registry still answers plain HTTP.
+    assert.deepEqual(
+      s.requests.map((r) => r.url),
+      ['/v2/busybox/manifests/bad', '/v2/'],
+    );
+    assert.equal(schemes.hosts.get(s.host), true, 'still remembered as plain HTTP');
+    assert.equal((await c.getManifest('busybox', 'latest', ACCEPT)).digest, MANIFEST_DIGEST);
   });
 
   it('leaves a non-loopback registry that is not insecure on HTTPS whatever is remembered', async () => {
