@@ -29,6 +29,11 @@ export const PACKAGES = [
   'debootstrap',
   'iperf3',
   'podman',
+  // podman's network backend with name resolution on user networks: with Debian's default (CNI
+  // without the dnsname plugin) podman's containers cannot name each other, and the bench's
+  // net-container-to-container scenario has no peer to measure.
+  'netavark',
+  'aardvark-dns',
   'golang-github-containers-common',
   'curl',
   'gcc',
