@@ -710,7 +710,7 @@ export class Applier {
     }
   }
 
-  /** Waits until every file written behind is finished; throws the first failure's error. */
+  /** Waits until every file written behind is finished; a failure among them is left in `failure`. */
   async settle(): Promise<void> {
     while (this.finishing.size > 0) await Promise.all([...this.finishing]);
   }

@@ -246,12 +246,13 @@ describe('applyLayer: ordinary layers', () => {
 describe('applyLayer: owners', () => {
   // Another group this process may give files: any as root, else a supplementary one.
   const other = ME.uid === 0 ? ME.gid + 1000 : (process.getgroups?.() ?? []).find((g) => g !== ME.gid);
+  const needsOtherGroup = {
+    skip: other === undefined && 'needs root or a supplementary group to make a directory of another group',
+  };
 
   it(
     'a setgid directory of the tree below does not pass its group to entries that name ours',
-    {
-      skip: other === undefined && 'needs root or a supplementary group to make a directory of another group',
-    },
+    needsOtherGroup,
     async () => {
       const dest = tempDir();
       mkdirSync(join(dest, 'shared'));
@@ -281,24 +282,18 @@ describe('applyLayer: owners', () => {
     },
   );
 
-  it(
-    "a directory merged into one of the tree below takes the entry's owner",
-    {
-      skip: other === undefined && 'needs root or a supplementary group to make a directory of another group',
-    },
-    async () => {
-      const dest = tempDir();
-      mkdirSync(join(dest, 'lower'));
-      chownSync(join(dest, 'lower'), ME.uid, other!);
-      await extract(
-        tarOf(fileEntry('first', 'x', own), header({ name: 'lower/', type: '5', mode: 0o750, ...own })),
-        {},
-        dest,
-      );
-      assert.equal(statSync(join(dest, 'lower')).gid, ME.gid);
-      assert.equal(statSync(join(dest, 'lower')).mode & 0o7777, 0o750);
-    },
-  );
+  it("a directory merged into one of the tree below takes the entry's owner", needsOtherGroup, async () => {
+    const dest = tempDir();
+    mkdirSync(join(dest, 'lower'));
+    chownSync(join(dest, 'lower'), ME.uid, other!);
+    await extract(
+      tarOf(fileEntry('first', 'x', own), header({ name: 'lower/', type: '5', mode: 0o750, ...own })),
+      {},
+      dest,
+    );
+    assert.equal(statSync(join(dest, 'lower')).gid, ME.gid);
+    assert.equal(statSync(join(dest, 'lower')).mode & 0o7777, 0o750);
+  });
 });
 
 describe('applyLayer: entries replacing others (docker rules)', () => {
