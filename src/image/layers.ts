@@ -10,6 +10,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { LayerDriver } from '../storage/types.ts';
 import { HutchError, isHutchError } from '../util/errors.ts';
+import type { ImageDb } from './store/db.ts';
 import type { Digest } from './types.ts';
 
 /** Counts and hashes what flows through. */
@@ -77,6 +78,30 @@ async function relay(from: Readable, to: PassThrough): Promise<void> {
 }
 
 /**
+ * Writes what `from` yields to the decompressor `to`, all that arrived
+ * while it worked on the last write as one: each write costs it a trip to
+ * the thread pool and back, and a download comes in 64 KiB pieces, so
+ * piped one by one the trips, not the decompressing, set the pace.
+ */
+function feedInBatches(from: Readable, to: Transform): void {
+  let busy = false;
+  const pump = (): void => {
+    if (busy) return;
+    // Everything buffered, in one piece (read() without a size gives one chunk).
+    const batch = from.read(from.readableLength) as Buffer | null;
+    if (batch === null) return; // 'readable' comes again with more
+    busy = true;
+    to.write(batch, (e) => {
+      busy = false;
+      if (!e) pump();
+    });
+  };
+  from.on('readable', pump);
+  from.on('end', () => to.end());
+  from.on('error', (e) => to.destroy(e));
+}
+
+/**
  * The uncompressed tar of `source`, whatever its compression: the format is
  * decided from the first four bytes, which may arrive over several chunks.
  */
@@ -100,11 +125,15 @@ export function decompressed(source: Readable): Readable {
     }
     const tail = new PassThrough({ highWaterMark: 1 << 20 });
     if (first.length > 0) tail.write(first);
-    const chain = d ? tail.pipe(d) : tail;
-    chain.on('error', (e) => out.destroy(e));
     source.on('error', (e) => out.destroy(e));
-    if (d) void relay(d, out);
-    else chain.pipe(out);
+    if (d) {
+      d.on('error', (e) => out.destroy(e));
+      feedInBatches(tail, d);
+      void relay(d, out);
+    } else {
+      tail.on('error', (e) => out.destroy(e));
+      tail.pipe(out);
+    }
     if (ended) tail.end();
     else source.pipe(tail);
   };
@@ -183,4 +212,12 @@ export async function unpackLayer(
     );
   }
   return { diffId, size: hasher.bytes, warnings };
+}
+
+/** Removes layers a failed pull, load or import made, unless a record (another command's) points at them now. */
+export function removeMadeLayers(driver: LayerDriver, db: ImageDb, ids: readonly string[]): void {
+  const recorded = new Set(db.read().layers.map((l) => l.id));
+  for (const id of [...ids].reverse()) {
+    if (!recorded.has(id) && driver.hasLayer(id)) driver.removeLayer(id);
+  }
 }

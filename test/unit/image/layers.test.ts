@@ -30,6 +30,31 @@ describe('decompressed', () => {
     });
   }
 
+  /** `bytes` in `size`-byte pieces, each a turn of the event loop after the last when `trickle`. */
+  function pieces(bytes: Buffer, size: number, trickle: boolean): Readable {
+    return Readable.from(
+      (async function* () {
+        for (let o = 0; o < bytes.length; o += size) {
+          if (trickle) await new Promise((resolve) => setImmediate(resolve));
+          yield bytes.subarray(o, o + size);
+        }
+      })(),
+      { objectMode: false },
+    );
+  }
+
+  for (const trickle of [false, true]) {
+    it(`gives back the tar from gzip in 4 KiB pieces ${trickle ? 'that trickle in' : 'all there at once'}`, async () => {
+      assert.equal(sha(await collect(decompressed(pieces(gzipSync(tar), 4096, trickle)))), sha(tar));
+    });
+  }
+
+  it('reports corrupt gzip in many pieces as an error, and ends', async () => {
+    const bad = gzipSync(tar);
+    bad[bad.length >> 1]! ^= 0xff;
+    await assert.rejects(collect(decompressed(pieces(bad, 4096, false))));
+  });
+
   it('passes a stream shorter than a magic number through whole', async () => {
     assert.deepEqual(
       await collect(decompressed(Readable.from([Buffer.from([1]), Buffer.from([2])]))),
