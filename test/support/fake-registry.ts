@@ -49,6 +49,7 @@ export const MODES = [
   'flaky',
   'schema1',
   'config-missing',
+  'ahead-mismatch',
 ] as const;
 export type Mode = (typeof MODES)[number];
 
@@ -103,6 +104,34 @@ export async function startFakeRegistry(): Promise<FakeRegistry> {
         size: 22,
       },
       layers: slowLayers.map((l) => ({
+        mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
+        digest: sha(l),
+        size: l.length,
+      })),
+    }),
+  );
+
+  // Three layers, the last of them corrupt: pull downloads it ahead, while the first ones unpack.
+  const aheadTars = ['x', 'y', 'z'].map((n) => tinyTar(`${n}.txt`, `layer ${n}\n`));
+  const aheadLayers = aheadTars.map((t) => gzipSync(t));
+  const aheadConfig = Buffer.from(
+    JSON.stringify({
+      architecture: 'amd64',
+      os: 'linux',
+      config: { Cmd: ['sh'] },
+      rootfs: { type: 'layers', diff_ids: aheadTars.map((t) => sha(t)) },
+    }),
+  );
+  const aheadManifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: {
+        mediaType: 'application/vnd.oci.image.config.v1+json',
+        digest: sha(aheadConfig),
+        size: aheadConfig.length,
+      },
+      layers: aheadLayers.map((l) => ({
         mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
         digest: sha(l),
         size: l.length,
@@ -174,7 +203,9 @@ export async function startFakeRegistry(): Promise<FakeRegistry> {
             ? wrongDiff
             : mode === 'config-missing'
               ? lostConfig
-              : good;
+              : mode === 'ahead-mismatch'
+                ? aheadManifest
+                : good;
       const sent =
         mode === 'manifest-mismatch'
           ? Buffer.from(body.toString().replace('"schemaVersion":2', '"schemaVersion": 2'))
@@ -192,6 +223,8 @@ export async function startFakeRegistry(): Promise<FakeRegistry> {
       [sha(layer), layer],
       [sha(otherLayer), otherLayer],
       ...slowLayers.map((l): [string, Buffer] => [sha(l), l]),
+      [sha(aheadConfig), aheadConfig],
+      ...aheadLayers.map((l): [string, Buffer] => [sha(l), l]),
     ]);
     const blob = blobs.get(ref);
     if (blob && slowSet.has(ref)) {
@@ -201,7 +234,10 @@ export async function startFakeRegistry(): Promise<FakeRegistry> {
       return void setTimeout(() => res.end(blob), 800);
     }
     if (!blob) return json(404, { errors: [{ code: 'BLOB_UNKNOWN', message: 'blob unknown' }] });
-    if (ref === sha(layer) && mode === 'blob-mismatch') {
+    if (
+      (ref === sha(layer) && mode === 'blob-mismatch') ||
+      (ref === sha(aheadLayers[2]!) && mode === 'ahead-mismatch')
+    ) {
       const bad = Buffer.from(blob);
       bad[bad.length - 10]! ^= 0xff;
       return void res.writeHead(200, { 'content-length': String(bad.length) }).end(bad);

@@ -19,11 +19,11 @@ import { createReadStream } from 'node:fs';
 import {
   ParallelGzip,
   PendingBlobs,
-  removeMadeLayers,
   storeOciImage,
   withLayerLock,
   writerDigest,
 } from '../../image/archive/layer-blob.ts';
+import { removeMadeLayers } from '../../image/layers.ts';
 import { applyChanges } from '../../image/archive/changes.ts';
 import type { RunConfig } from '../../image/archive/changes.ts';
 import { layerTypeFor } from '../../image/push.ts';

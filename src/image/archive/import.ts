@@ -11,7 +11,7 @@ import { Transform, Writable } from 'node:stream';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { LayerDriver } from '../../storage/types.ts';
-import { Hasher, decompressed } from '../layers.ts';
+import { Hasher, decompressed, removeMadeLayers } from '../layers.ts';
 import type { BlobStore, BlobWriter } from '../store/blobs.ts';
 import { hex } from '../store/db.ts';
 import type { ImageDb, ImageRecord, LayerRecord } from '../store/db.ts';
@@ -23,7 +23,6 @@ import {
   PendingBlobs,
   chain,
   existingLayer,
-  removeMadeLayers,
   storeOciImage,
   unpackOrVerify,
   withLayerLock,

@@ -331,14 +331,6 @@ export function existingLayer(
   return rec?.compressedDigest && blobs.has(rec.compressedDigest) ? rec : undefined;
 }
 
-/** Removes layers a failed load or import made, unless a record (another command's) points at them now. */
-export function removeMadeLayers(driver: LayerDriver, db: ImageDb, ids: readonly string[]): void {
-  const recorded = new Set(db.read().layers.map((l) => l.id));
-  for (const id of [...ids].reverse()) {
-    if (!recorded.has(id) && driver.hasLayer(id)) driver.removeLayer(id);
-  }
-}
-
 /**
  * The last step of making an image here (import, commit): the config and an
  * OCI manifest over `descriptors` join the pending blobs, all of them become

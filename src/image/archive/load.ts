@@ -19,7 +19,7 @@ import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { LayerDriver } from '../../storage/types.ts';
 import { HutchError } from '../../util/errors.ts';
-import { decompressed } from '../layers.ts';
+import { decompressed, removeMadeLayers } from '../layers.ts';
 import { selectManifest } from '../platform.ts';
 import { digestOf } from '../store/blobs.ts';
 import type { BlobStore, BlobWriter } from '../store/blobs.ts';
@@ -42,7 +42,6 @@ import {
   PendingBlobs,
   chain,
   existingLayer,
-  removeMadeLayers,
   unpackOrVerify,
   withLayerLock,
   writerDigest,

@@ -221,23 +221,38 @@ export class BlobWriter {
     this.commit(expected, expectedSize, true);
   }
 
-  /** Verifies digest and size, then makes the blob visible under its digest. */
-  commit(expected: Digest, expectedSize?: number, synced = false): void {
-    if (this.behind && this.behind.pending > 0) throw new Error('BlobWriter: commit() with writes in flight');
-    const got = `sha256:${this.hash.digest('hex')}`;
-    if (!synced) fsyncSync(this.fd);
-    closeSync(this.fd);
-    this.fd = -1;
-    if (got !== expected || (expectedSize !== undefined && expectedSize !== this.written)) {
-      rmSync(this.tmp, { force: true });
+  private digest: string | undefined;
+
+  /**
+   * Checks, once every byte has been given, that they are the blob
+   * `expected` (digest and size); throws DIGEST_MISMATCH if not. A caller
+   * may use bytes it kept once this passed, while commitAsync still runs.
+   */
+  verify(expected: Digest, expectedSize?: number): void {
+    this.digest ??= `sha256:${this.hash.digest('hex')}`;
+    if (this.digest !== expected || (expectedSize !== undefined && expectedSize !== this.written)) {
       const what =
-        got !== expected
-          ? `has digest ${got}`
+        this.digest !== expected
+          ? `has digest ${this.digest}`
           : `is ${this.written} bytes where ${expectedSize} were announced`;
       throw new HutchError('DIGEST_MISMATCH', `blob ${expected} ${what}`, {
         hint: 'The download was corrupted or the registry serves wrong content: nothing was stored; try again.',
       });
     }
+  }
+
+  /** Verifies digest and size, then makes the blob visible under its digest. */
+  commit(expected: Digest, expectedSize?: number, synced = false): void {
+    if (this.behind && this.behind.pending > 0) throw new Error('BlobWriter: commit() with writes in flight');
+    try {
+      this.verify(expected, expectedSize);
+    } catch (e) {
+      this.abort();
+      throw e;
+    }
+    if (!synced) fsyncSync(this.fd);
+    closeSync(this.fd);
+    this.fd = -1;
     renameSync(this.tmp, this.store.path(expected));
   }
 

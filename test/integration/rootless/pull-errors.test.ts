@@ -43,6 +43,7 @@ describe('pull from a misbehaving registry', () => {
       'DIGEST_MISMATCH or LAYER_CORRUPT',
       /layer sha256:[0-9a-f]{64} of .* (could not be unpacked|has digest)|blob sha256/,
     ],
+    ['ahead-mismatch', 'DIGEST_MISMATCH of a layer downloaded ahead', /blob sha256:[0-9a-f]{64} has digest/],
     ['manifest-mismatch', 'DIGEST_MISMATCH', /manifest|digest/],
     ['truncated', 'truncated', /.+/],
     ['unauthorized', 'UNAUTHORIZED', /hutch login/],

@@ -44,3 +44,41 @@ describe('BlobStore.putAsync', () => {
     assert.deepEqual(readdirSync(blobs.ingestDir), []);
   });
 });
+
+describe('BlobWriter.verify', () => {
+  const root = mkdtempSync(join(tmpdir(), 'hutch-blobs-'));
+  after(() => rmSync(root, { recursive: true, force: true }));
+  const blobs = new BlobStore(root);
+
+  it('passes for the bytes given, before the blob is stored, which commitAsync then does', async () => {
+    const data = randomBytes(300_000);
+    const w = blobs.writer();
+    for (let o = 0; o < data.length; o += 65536) w.writeBehind(data.subarray(o, o + 65536));
+    w.verify(sha(data), data.length);
+    assert.equal(blobs.has(sha(data)), false, 'verified is not yet stored');
+    await w.commitAsync(sha(data), data.length);
+    assert.deepEqual(readFileSync(blobs.path(sha(data))), data);
+    assert.deepEqual(readdirSync(blobs.ingestDir), []);
+  });
+
+  it('throws DIGEST_MISMATCH for other bytes or another size; commit then leaves nothing', async () => {
+    const data = randomBytes(1000);
+    for (const [digest, size] of [
+      [sha(randomBytes(1000)), 1000],
+      [sha(data), 999],
+    ] as const) {
+      const w = blobs.writer();
+      w.writeBehind(data);
+      assert.throws(
+        () => w.verify(digest, size),
+        (e) => e instanceof HutchError && e.code === 'DIGEST_MISMATCH',
+      );
+      await assert.rejects(
+        w.commitAsync(digest, size),
+        (e) => e instanceof HutchError && e.code === 'DIGEST_MISMATCH',
+      );
+      assert.equal(existsSync(blobs.path(digest)), false);
+      assert.deepEqual(readdirSync(blobs.ingestDir), [], 'the temporary file is removed');
+    }
+  });
+});
