@@ -84,12 +84,25 @@ async function relay(from: Readable, to: PassThrough): Promise<void> {
  * piped one by one the trips, not the decompressing, set the pace.
  */
 function feedInBatches(from: Readable, to: Transform): void {
+  // Pieces are joined here, reused: the decompressor is done with a write's
+  // bytes when it calls back, and fresh memory for each batch cost more
+  // (page faults) than the copy.
+  let joined: Buffer | undefined;
   let busy = false;
   const pump = (): void => {
     if (busy) return;
-    // Everything buffered, in one piece (read() without a size gives one chunk).
-    const batch = from.read(from.readableLength) as Buffer | null;
-    if (batch === null) return; // 'readable' comes again with more
+    const pieces: Buffer[] = [];
+    let bytes = 0;
+    for (let piece; (piece = from.read() as Buffer | null) !== null; bytes += piece.length)
+      pieces.push(piece);
+    if (bytes === 0) return; // 'readable' comes again with more
+    let batch = pieces[0]!;
+    if (pieces.length > 1) {
+      if (!joined || joined.length < bytes) joined = Buffer.allocUnsafe(Math.max(bytes, 1 << 20));
+      let at = 0;
+      for (const piece of pieces) at += piece.copy(joined, at);
+      batch = joined.subarray(0, bytes);
+    }
     busy = true;
     to.write(batch, (e) => {
       busy = false;
