@@ -296,7 +296,7 @@ static int cmd_run(int argc, char **argv) {
       setenv("HUTCH_SET_COMPILE_CACHE", "1", 1);
     }
   }
-  char **av = calloc((size_t)argc + 8, sizeof *av);
+  char **av = calloc((size_t)argc + 7, sizeof *av);
   if (!av) die("calloc");
   av[0] = node;
   av[1] = "--disable-warning=ExperimentalWarning";
@@ -311,14 +311,8 @@ static int cmd_run(int argc, char **argv) {
    * package's own (found above), and the bundle imports nothing by name. */
   av[3] = "--preserve-symlinks";
   av[4] = "--preserve-symlinks-main";
-  /* The registry client's HTTP parser (undici's llhttp) is WebAssembly.
-   * V8 recompiles its hot functions with its optimising compiler in the
-   * background: about 30 ms of CPU in every pull, on a second core the
-   * downloads and unpacking need, for a parser that reads headers and hands
-   * body bytes on. The baseline compiler's code is all it needs. */
-  av[5] = "--liftoff-only";
-  av[6] = bundle;
-  for (int i = 0; i < argc; i++) av[7 + i] = argv[i];
+  av[5] = bundle;
+  for (int i = 0; i < argc; i++) av[6 + i] = argv[i];
   execvp(node, av);
   fprintf(stderr, "hutch: cannot run Node (%s): %s\n", node, strerror(errno));
   fprintf(stderr, "hutch: run 'npm install' in %s, or set HUTCH_NODE\n", pkg);
